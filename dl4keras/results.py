@@ -1,0 +1,94 @@
+"""Headline numbers of a tutorial run, written to ``results/<name>.json``.
+
+Each tutorial ends by saving what it measured (accuracies, timings) together
+with the profile and the library versions that produced it. Tests assert on
+these files and the documentation site shows them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from pathlib import Path
+
+from dl4keras import profiles
+
+RESULTS_DIR_ENV = "DL4KERAS_RESULTS_DIR"
+
+
+def results_dir() -> Path:
+    """Folder for results files: ``$DL4KERAS_RESULTS_DIR`` or ``./results``."""
+    return Path(os.environ.get(RESULTS_DIR_ENV, "results"))
+
+
+def versions() -> dict:
+    """Versions of Python and the main libraries, and the Keras backend."""
+    import keras
+    import numpy
+
+    info = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "numpy": numpy.__version__,
+    }
+    try:
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+    except ImportError:  # pragma: no cover - tensorflow is a dependency
+        pass
+    from dl4keras import __version__
+
+    info["dl4keras"] = __version__
+    return info
+
+
+def save(name: str, metrics: dict) -> Path:
+    """Writes `metrics` with the profile and versions to ``results/<name>.json``.
+
+    Args:
+        name: tutorial name, e.g. ``"01_feature_extraction"``.
+        metrics: JSON-serialisable numbers and strings the run measured.
+
+    Returns:
+        The path of the written file.
+    """
+    if not name or "/" in name or "\\" in name:
+        raise ValueError(f"`name` must be a plain file stem, got {name!r}.")
+    payload = {
+        "tutorial": name,
+        "profile": profiles.current(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "versions": versions(),
+        "metrics": metrics,
+    }
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_to_builtin) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load(name: str) -> dict:
+    """Reads ``results/<name>.json`` written by :func:`save`."""
+    path = results_dir() / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No results file {path}. Run the tutorial first: dl4keras run {name[:2]}"
+        )
+    return json.loads(path.read_text())
+
+
+def _to_builtin(value):
+    """JSON fallback for numpy scalars and arrays."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"Cannot store {type(value).__name__} in a results file: {value!r}")

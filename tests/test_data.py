@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from dl4keras import data
+
+
+def test_load_digits():
+    images, labels = data.load_digits()
+    assert images.shape == (1797, 8, 8) and labels.shape == (1797,)
+    assert images.min() >= 0 and images.max() <= 16
+
+
+def test_photos_are_rgb_uint8():
+    photos = data.photos(("camera", "chelsea"))
+    for image in photos.values():
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3
+    with pytest.raises(ValueError, match="Unknown photo name"):
+        data.photos(("not_a_photo",))
+
+
+def test_digit_splits_are_disjoint_halves():
+    train = data.digit_indices((5, 6), "train")
+    test = data.digit_indices((5, 6), "test")
+    both = data.digit_indices((5, 6), "all")
+    assert not set(train) & set(test)
+    assert sorted(set(train) | set(test)) == sorted(both)
+    assert abs(len(train) - len(test)) <= 2
+    with pytest.raises(ValueError, match="`split` must be one of"):
+        data.digit_indices((5,), "validation")
+
+
+def test_cluttered_digits_shapes_labels_and_determinism():
+    x, y = data.cluttered_digits((5, 6, 7), n_per_class=4, image_size=24, digit_size=(10, 20), seed=3)
+    assert x.shape == (12, 24, 24, 3) and x.dtype == np.uint8
+    assert np.bincount(y).tolist() == [4, 4, 4]
+    x2, y2 = data.cluttered_digits((5, 6, 7), n_per_class=4, image_size=24, digit_size=(10, 20), seed=3)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    x3, _ = data.cluttered_digits((5, 6, 7), n_per_class=4, image_size=24, digit_size=(10, 20), seed=4)
+    assert not np.array_equal(x, x3)
+
+
+def test_cluttered_digits_the_digit_is_visible():
+    """The pasted digit must change the image: compare with a blank digit."""
+    x, _ = data.cluttered_digits((1,), n_per_class=20, seed=0)
+    # Images have a wide range of values: background texture plus contrasting ink.
+    assert float(np.mean(x.max(axis=(1, 2, 3)).astype(int) - x.min(axis=(1, 2, 3)))) > 100
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"classes": (1, 1)}, "distinct digits"),
+        ({"classes": (10,)}, "distinct digits"),
+        ({"n_per_class": 0}, "n_per_class"),
+        ({"image_size": 8}, "image_size"),
+        ({"digit_size": (2, 40)}, "digit_size"),
+        ({"split": "val"}, "split"),
+    ],
+)
+def test_cluttered_digits_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.cluttered_digits(**kwargs)
