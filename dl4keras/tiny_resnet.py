@@ -25,6 +25,8 @@ PRETRAINED_ON = "cluttered_digits"
 STEM_WIDTH = 32
 DEFAULT_WIDTHS = (48, 96, 192)
 MIN_SIZE = 16
+BN_MOMENTUM = 0.9
+"""Faster-moving BatchNorm statistics than Keras's 0.99 suit short trainings."""
 
 
 def weights_path() -> Path:
@@ -45,7 +47,7 @@ def weights_path() -> Path:
 
 def _conv_bn_relu(x, filters, strides, name):
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -53,10 +55,12 @@ def _residual_block(x, filters, strides, name):
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj_conv")(x)
-        shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(
+            shortcut
+        )
     y = _conv_bn_relu(x, filters, strides, name=f"{name}_1")
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
-    y = layers.BatchNormalization(name=f"{name}_2_bn")(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_2_bn")(y)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
