@@ -7,6 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PROFILE ?= docs
 export DL4KERAS_PROFILE ?= $(PROFILE)
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: test docs site notebooks lint clean
 

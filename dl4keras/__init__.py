@@ -2,8 +2,23 @@
 
 Helpers for transfer learning, fine-tuning, attention, Transformers and modern
 training techniques with Keras 3, used by the tutorials in ``tutorials/``.
+
+Submodules load on first use (`dl4keras.backbones`, `dl4keras.data`, ...), so
+`import dl4keras` and the `dl4keras` command start without TensorFlow.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from dl4keras import profiles, results  # noqa: E402,F401
+_SUBMODULES = ("backbones", "cli", "data", "profiles", "results", "tiny_resnet", "viz")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"dl4keras.{name}")
+    raise AttributeError(f"module 'dl4keras' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_SUBMODULES])

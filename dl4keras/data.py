@@ -10,6 +10,8 @@ tutorials, tests and the documentation site run without a network:
 * `cluttered_digits`: handwritten digits pasted at random positions, sizes
   and colours onto random crops of those photos, a small image-classification
   task where pretrained features genuinely help (see Tutorial 01).
+* `cluttered_letters`: printed letters in 21 typefaces on the same clutter,
+  part of the source task TinyResNet is pretrained on.
 """
 
 from __future__ import annotations
@@ -154,23 +156,98 @@ def cluttered_digits(
     classes = tuple(int(c) for c in classes)
     if not classes or any(c < 0 or c > 9 for c in classes) or len(set(classes)) != len(classes):
         raise ValueError(f"`classes` must be distinct digits 0-9, got {classes}.")
+    digit_images, _ = load_digits()
+    pools = [digit_images[digit_indices([c], split)] / 16.0 for c in classes]
+    return _render_on_clutter(pools, n_per_class, image_size, digit_size, seed)
+
+
+LETTERS = "ACDEFHIJKLMNOPRTUVWXYZacdefhijkmnprtuvwxyz"
+"""Letters of `cluttered_letters`: A-Z and a-z without those that look like
+the digits 5-9 (S, s, b, B, G, g, q) or are too small at 8x8 (l, o, Q)."""
+
+
+def letter_glyphs():
+    """The letters of `LETTERS` rendered in matplotlib's bundled fonts at 8x8.
+
+    21 typefaces (DejaVu Sans/Serif/Mono, STIX, Computer Modern; regular,
+    bold, italic) give 21 glyphs per letter, in the same 8x8 grid and [0, 1]
+    range as scikit-learn's handwritten digits.
+
+    Returns:
+        Tuple `(glyphs, labels)`: float32 `(n, 8, 8)` and int64 `(n,)` with
+        labels indexing `LETTERS`.
+    """
+    return _letter_glyphs()
+
+
+@functools.lru_cache(maxsize=1)
+def _letter_glyphs():
+    from pathlib import Path
+
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    fonts = sorted(
+        p for p in folder.glob("*.ttf")
+        if p.name.startswith(("DejaVuSans", "DejaVuSerif", "STIXGeneral"))
+        and "Display" not in p.name
+    ) + [folder / f"{name}.ttf" for name in ("cmr10", "cmss10", "cmti10", "cmtt10", "cmb10")]
+    glyphs, labels = [], []
+    for font_path in fonts:
+        font = ImageFont.truetype(str(font_path), 48)
+        for label, char in enumerate(LETTERS):
+            canvas = Image.new("L", (96, 96), 0)
+            ImageDraw.Draw(canvas).text((20, 10), char, fill=255, font=font)
+            box = canvas.getbbox()
+            if box is None:
+                continue
+            crop = canvas.crop(box)
+            side = max(crop.size) + 8
+            square = Image.new("L", (side, side), 0)
+            square.paste(crop, ((side - crop.size[0]) // 2, (side - crop.size[1]) // 2))
+            glyphs.append(np.asarray(square.resize((8, 8), Image.BOX), dtype="float32") / 255.0)
+            labels.append(label)
+    return np.stack(glyphs), np.asarray(labels, dtype="int64")
+
+
+def cluttered_letters(n_per_class=100, image_size=32, glyph_size=(14, 26), seed=0):
+    """Renders printed letters onto cluttered photo crops, like `cluttered_digits`.
+
+    A varied source task for pretraining: 42 letter classes in 21 typefaces.
+
+    Args:
+        n_per_class: images per letter.
+        image_size: side of the square images, at least 16.
+        glyph_size: `(min, max)` side in pixels of the pasted letter.
+        seed: random seed.
+
+    Returns:
+        Tuple `(images, labels)`: uint8 images and int64 labels indexing
+        `LETTERS`.
+    """
+    glyphs, labels = letter_glyphs()
+    pools = [glyphs[labels == i] for i in range(len(LETTERS))]
+    return _render_on_clutter(pools, n_per_class, image_size, glyph_size, seed)
+
+
+def _render_on_clutter(pools, n_per_class, image_size, glyph_size, seed):
+    """Pastes a random glyph of each class pool onto random photo crops."""
     if int(n_per_class) < 1:
         raise ValueError(f"`n_per_class` must be a positive integer, got {n_per_class!r}.")
     if int(image_size) < 16:
         raise ValueError(f"`image_size` must be at least 16, got {image_size!r}.")
-    lo, hi = digit_size
+    lo, hi = glyph_size
     if not 4 <= lo <= hi <= image_size:
         raise ValueError(
             f"`digit_size` must be (min, max) with 4 <= min <= max <= image_size={image_size}, "
-            f"got {digit_size!r}."
+            f"got {glyph_size!r}."
         )
     rng = np.random.default_rng(seed)
-    digit_images, digit_labels = load_digits()
     backgrounds = _background_pyramid()
-    n = len(classes) * int(n_per_class)
+    n = len(pools) * int(n_per_class)
     images = np.empty((n, image_size, image_size, 3), dtype="uint8")
-    labels = np.repeat(np.arange(len(classes)), int(n_per_class))
-    pools = [digit_indices([c], split) for c in classes]
+    labels = np.repeat(np.arange(len(pools)), int(n_per_class))
     for i, label in enumerate(labels):
         bg = backgrounds[rng.integers(len(backgrounds))]
         top = rng.integers(bg.shape[0] - image_size + 1)
@@ -179,7 +256,8 @@ def cluttered_digits(
         if rng.random() < 0.5:
             canvas = canvas[:, ::-1]
         side = int(rng.integers(lo, hi + 1))
-        glyph = _resize_glyph(digit_images[rng.choice(pools[label])] / 16.0, side)
+        pool = pools[label]
+        glyph = _resize_glyph(pool[rng.integers(len(pool))], side)
         y0 = rng.integers(image_size - side + 1)
         x0 = rng.integers(image_size - side + 1)
         region = canvas[y0 : y0 + side, x0 : x0 + side]

@@ -86,7 +86,7 @@ def build_tiny_resnet(input_shape=(32, 32, 3), widths=DEFAULT_WIDTHS, name="tiny
     """
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(f"`input_shape` must be (height, width, 3), got {input_shape}.")
-    if min(s for s in input_shape[:2] if s is not None) < MIN_SIZE:
+    if min((s for s in input_shape[:2] if s is not None), default=MIN_SIZE) < MIN_SIZE:
         raise ValueError(
             f"`input_shape` {input_shape} is too small for tiny_resnet: the minimum is "
             f"{MIN_SIZE}x{MIN_SIZE}."

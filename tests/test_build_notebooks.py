@@ -1,0 +1,178 @@
+"""Tests of tools/build_notebooks.py on dummy tutorials in a temporary folder."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+TOOL = Path(__file__).resolve().parent.parent / "tools" / "build_notebooks.py"
+
+TUTORIAL = """\
+# %% [markdown]
+# # A dummy tutorial
+#
+# **Description:** Prints its profile.
+
+# %%
+import json
+import os
+from pathlib import Path
+
+profile = os.environ["DL4KERAS_PROFILE"]
+print(f"profile={profile} cwd={Path.cwd()}")
+
+# %% tags=["solution"]
+results = Path(os.environ["DL4KERAS_RESULTS_DIR"])
+results.mkdir(parents=True, exist_ok=True)
+(results / "01_dummy.json").write_text(json.dumps({"profile": profile, "answer": 42}))
+"""
+
+BROKEN = """\
+# %% [markdown]
+# # A broken tutorial
+
+# %%
+x = 1
+
+# %%
+def inverse(y):
+    return 1 / y
+
+inverse(x - 1)
+
+# %%
+print("never reached")
+"""
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("build_notebooks", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture
+def layout(tool, tmp_path):
+    (tmp_path / "tutorials").mkdir()
+    return tool.Layout(root=tmp_path)
+
+
+def test_execute_cache_and_reexecute(tool, layout, capsys):
+    script = layout.tutorials / "01_dummy.py"
+    script.write_text(TUTORIAL)
+    notebook = layout.out / "01_dummy.ipynb"
+    results = layout.results / "01_dummy.json"
+
+    assert tool.build("smoke", layout=layout) == {"01_dummy": "executed"}
+    assert "01_dummy: executed in" in capsys.readouterr().out
+    nb = nbformat.read(notebook, as_version=4)
+    stamp = nb.cells[0]
+    assert stamp.cell_type == "markdown" and tool.STAMP_TAG in stamp.metadata["tags"]
+    assert "<code>smoke</code> profile" in stamp.source
+    for name in ("dl4keras", "Keras", "TensorFlow", "Python"):
+        assert name in stamp.source
+    assert 'href="../01_dummy.py"' in stamp.source
+    info = stamp.metadata[tool.STAMP_TAG]
+    assert info["profile"] == "smoke" and info["python"] and info["keras"]
+    printed = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert f"profile=smoke cwd={layout.root}" in printed  # cwd = repository root
+    assert nb.cells[3].metadata["tags"] == ["solution"]
+    assert json.loads(results.read_text()) == {"profile": "smoke", "answer": 42}
+
+    # Unchanged: a cache hit, which also restores the results file.
+    notebook.unlink()
+    results.unlink()
+    assert tool.build("smoke", layout=layout) == {"01_dummy": "cached"}
+    assert capsys.readouterr().out.strip() == "01_dummy: cached"
+    assert nbformat.read(notebook, as_version=4).cells[0].source == stamp.source
+    assert json.loads(results.read_text())["answer"] == 42
+
+    # A changed source runs again.
+    script.write_text(TUTORIAL.replace("answer", "reply"))
+    assert tool.build("smoke", layout=layout) == {"01_dummy": "executed"}
+    assert "reply" in results.read_text()
+
+
+def test_cache_key(tool, tmp_path):
+    package = tmp_path / "pkg"
+    (package / "assets").mkdir(parents=True)
+    (package / "module.py").write_text("A = 1\n")
+    (package / "assets" / "weights.h5").write_bytes(b"\1\2")
+    script = tmp_path / "01_x.py"
+    script.write_text("# %%\nprint(1)\n")
+    layout = tool.Layout(root=tmp_path, package=package)
+
+    key = tool.cache_key(script, "smoke", layout)
+    assert tool.cache_key(script, "smoke", layout) == key
+    assert tool.cache_key(script, "docs", layout) != key
+    (package / "module.py").write_text("A = 2\n")
+    assert tool.cache_key(script, "smoke", layout) != key
+    key = tool.cache_key(script, "smoke", layout)
+    (package / "assets" / "weights.h5").write_bytes(b"\1\3")
+    assert tool.cache_key(script, "smoke", layout) != key
+
+
+def test_failing_tutorial(tool, layout, capsys):
+    (layout.tutorials / "02_broken.py").write_text(BROKEN)
+
+    assert tool.main(["--profile", "smoke"], layout=layout) == 1
+    err = capsys.readouterr().err
+    assert "tutorial 02_broken failed in code cell 2 (line 8 of 02_broken.py)" in err
+    assert "def inverse(y):" in err and "inverse(x - 1)" in err  # the cell source
+    assert "ZeroDivisionError" in err
+    assert "nbclient" not in err and "\x1b[" not in err  # no library internals, no colour codes
+    assert not (layout.out / "02_broken.ipynb").exists()
+    assert not list(layout.cache.glob("02_broken*"))
+
+
+def test_only_selects_tutorials(tool, layout):
+    for name in ("01_a", "02_b", "10_c"):
+        (layout.tutorials / f"{name}.py").write_text("# %%\n")
+    (layout.tutorials / "helpers.py").write_text("# %%\n")
+    folder = layout.tutorials
+    assert [p.stem for p in tool.find_tutorials(folder)] == ["01_a", "02_b", "10_c"]
+    assert [p.stem for p in tool.find_tutorials(folder, ["1", "10_c"])] == ["01_a", "10_c"]
+    with pytest.raises(SystemExit, match="--only 7"):
+        tool.find_tutorials(folder, ["7"])
+
+
+def test_bad_profile(tool, layout, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(["--profile", "fast"], layout=layout)
+    assert exit_info.value.code == 2
+    assert "unknown profile 'fast'; expected one of smoke, docs, full" in capsys.readouterr().err
+
+
+def test_native_start_up_logs_are_dropped(tool):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("import tensorflow")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "stream",
+            name="stderr",
+            text=(
+                "WARNING: All log messages before absl::InitializeLog() is called are written"
+                " to STDERR\n"
+                "I0000 00:00:1795919347.237247    3654 cudart_stub.cc:31] Could not find cuda"
+                " drivers on your machine, GPU will not be used.\n"
+                "E0000 00:00:1795920439.252003   13670 cuda_platform.cc:52] failed call to"
+                " cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n"
+                "W0000 00:00:1795920439.252003   13670 allocator.cc:52] a real warning\n"
+            ),
+        ),
+        nbformat.v4.new_output("stream", name="stderr", text="I0000 00:00:1.2  1 a.cc:1] x\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="kept\n"),
+    ]
+    nb.cells.append(cell)
+    tool._drop_native_info_logs(nb)
+    assert [o.text for o in cell.outputs] == [
+        "W0000 00:00:1795920439.252003   13670 allocator.cc:52] a real warning\n",
+        "kept\n",
+    ]

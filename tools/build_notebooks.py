@@ -1,0 +1,390 @@
+"""Execute the tutorials and write the notebooks that the documentation site renders.
+
+For every ``tutorials/NN_name.py`` (a jupytext "percent" script) this reads the
+script, executes it in a Jupyter kernel of the current Python environment (working
+directory: the repository root, ``DL4KERAS_PROFILE`` set to the chosen profile),
+stamps it with the profile, date and library versions, and writes
+``docs/tutorials/NN_name.ipynb`` for mkdocs-jupyter (which renders it without
+executing it again).
+
+Executed notebooks are cached in ``.cache/notebooks/`` under a hash of the
+tutorial source, the profile, this tool and every file of the ``dl4keras``
+package (``*.py`` and ``assets/*``): an unchanged tutorial is copied from the
+cache, together with the ``results/NN_name.json`` file it wrote.
+
+Usage:
+
+```
+python tools/build_notebooks.py [--profile docs] [--only 01 [03 ...]] [--force]
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("smoke", "docs", "full")
+CELL_TIMEOUT_S = 3600
+KERNEL_NAME = "python3"
+STAMP_TAG = "dl4keras-stamp"
+
+# Run (hidden, without counting in the execution numbers) before the tutorial:
+# crisp matplotlib figures on the site.
+_SETUP_CODE = """\
+try:
+    from matplotlib_inline.backend_inline import set_matplotlib_formats as _fmt
+    _fmt("retina")
+    del _fmt
+except ImportError:
+    pass
+"""
+
+# Run (hidden) after the tutorial: the versions that executed it, reported by the
+# kernel itself.
+_VERSIONS_CODE = """\
+def _dl4keras_versions():
+    import importlib.metadata as md
+    import json
+    import platform
+    import sys
+
+    def version(dist, module):
+        if module in sys.modules and hasattr(sys.modules[module], "__version__"):
+            return sys.modules[module].__version__
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            return None
+
+    keras = sys.modules.get("keras")
+    print(json.dumps({
+        "python": platform.python_version(),
+        "dl4keras": version("dl4keras", "dl4keras"),
+        "keras": version("keras", "keras"),
+        "backend": keras.backend.backend() if keras is not None else None,
+        "tensorflow": version("tensorflow", "tensorflow"),
+    }))
+_dl4keras_versions()
+del _dl4keras_versions
+"""
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# TensorFlow's C++ start-up chatter that no environment variable silences: INFO lines, and
+# the "no GPU" error of machines without one.
+_NATIVE_INFO_LOG = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|I\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] .*"
+    r"|E\d{4} [\d:.]+ +\d+ cuda_[\w.]+:\d+\] failed call to cuInit.*)\n?",
+    re.MULTILINE,
+)
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+class TutorialError(RuntimeError):
+    """A tutorial failed: carries its name, the failing cell and a readable traceback."""
+
+    def __init__(self, tutorial: str, where: str, source: str, details: str):
+        self.tutorial = tutorial
+        self.where = where
+        self.source = source
+        self.details = details
+        rule = "-" * 72
+        cell = f"{rule}\n{source.rstrip()}\n{rule}\n" if source.strip() else ""
+        super().__init__(f"tutorial {tutorial} failed in {where}:\n{cell}{details.rstrip()}")
+
+
+@dataclass
+class Layout:
+    """Where the tool reads and writes (all overridable, e.g. for tests)."""
+
+    root: Path = REPO_ROOT
+    tutorials: Path | None = None
+    out: Path | None = None
+    cache: Path | None = None
+    results: Path | None = None
+    package: Path | None = None
+    extra_key_files: list[Path] = field(default_factory=lambda: [Path(__file__).resolve()])
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+        self.tutorials = Path(self.tutorials or self.root / "tutorials").resolve()
+        self.out = Path(self.out or self.root / "docs" / "tutorials").resolve()
+        self.cache = Path(self.cache or self.root / ".cache" / "notebooks").resolve()
+        self.results = Path(self.results or self.root / "results").resolve()
+        self.package = Path(self.package or REPO_ROOT / "dl4keras").resolve()
+
+
+def _matches(script: Path, wanted: str) -> bool:
+    """Whether `wanted` names `script`: its stem, or its number ("01" or "1")."""
+    wanted = wanted.strip().removesuffix(".py")
+    number = script.stem.split("_", 1)[0]
+    return wanted == script.stem or (
+        wanted.isdigit() and number.isdigit() and int(wanted) == int(number)
+    )
+
+
+def find_tutorials(folder: Path, only: list[str] | None = None) -> list[Path]:
+    """The `NN_name.py` scripts of `folder`, sorted; `only` keeps those it names."""
+    scripts = sorted(Path(folder).glob("[0-9]*.py"))
+    if not only:
+        return scripts
+    missing = [w for w in only if not any(_matches(p, w) for p in scripts)]
+    if missing:
+        names = ", ".join(p.stem for p in scripts) or "none"
+        raise SystemExit(
+            f"error: no tutorial matches --only {' '.join(missing)} in {folder} "
+            f"(available: {names})"
+        )
+    return [p for p in scripts if any(_matches(p, w) for w in only)]
+
+
+def cache_key(script: Path, profile: str, layout: Layout) -> str:
+    """Hash of everything that changes the executed notebook."""
+    digest = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
+
+    add("profile", profile.encode())
+    add("tutorial", script.read_bytes())
+    package_files = sorted(layout.package.rglob("*.py")) + sorted(
+        p for p in (layout.package / "assets").glob("*") if p.is_file()
+    )
+    for path in package_files:
+        if "__pycache__" not in path.parts:
+            add(path.relative_to(layout.package).as_posix(), path.read_bytes())
+    for path in layout.extra_key_files:
+        add(path.name, path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _kernel_env(profile: str, layout: Layout) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DL4KERAS_PROFILE"] = profile
+    env["DL4KERAS_RESULTS_DIR"] = str(layout.results)
+    env.pop("MPLBACKEND", None)  # let the kernel use the inline backend
+    env.setdefault("PYTHONHASHSEED", "0")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up logs off the pages
+    return env
+
+
+def _describe_cell(script: Path, nb, cell) -> str:
+    """E.g. "code cell 3 (line 42 of 01_x.py)"; the number matches IPython's In [3]."""
+    if not any(cell is c for c in nb.cells):
+        return "a hidden cell of the build tool"
+    index = next(i for i, c in enumerate(nb.cells) if c is cell)
+    number = sum(c.cell_type == "code" for c in nb.cells[: index + 1])
+    text = script.read_text(encoding="utf-8")
+    offset = text.find(cell.source) if cell.source.strip() else -1
+    where = f" (line {text.count(chr(10), 0, offset) + 1} of {script.name})" if offset >= 0 else ""
+    return f"code cell {number}{where}"
+
+
+def _error_details(cell, err: Exception) -> str:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return _ANSI.sub("", "\n".join(output.get("traceback", [])))
+    text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stderr")
+    first = str(err).strip().splitlines()
+    return _ANSI.sub(
+        "", (text[-3000:] + "\n" if text else "") + (first[0] if first else type(err).__name__)
+    )
+
+
+def execute(script: Path, profile: str, layout: Layout):
+    """Executes a tutorial script; returns the executed notebook with its stamp cell."""
+    import jupytext
+    import nbformat
+    from jupyter_client import AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    nb = jupytext.read(script)
+    nb.metadata["kernelspec"] = {
+        "name": KERNEL_NAME,
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    # Local Unix sockets (ipc) rather than TCP ports: nothing listens on the network, and it
+    # works where sockets are blocked (pytest-socket). Windows has only TCP.
+    sockets = Path(tempfile.mkdtemp(prefix="dl4keras-kernel-"))
+    kernel = AsyncKernelManager(kernel_name=KERNEL_NAME)
+    if os.name != "nt":
+        kernel.transport = "ipc"
+        kernel.ip = str(sockets / "ipc")  # an absolute path: the kernel runs in another folder
+    client = NotebookClient(
+        nb,
+        km=kernel,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name=KERNEL_NAME,
+        record_timing=False,
+        resources={"metadata": {"path": str(layout.root)}},
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no start-up chatter
+    )
+    setup = nbformat.v4.new_code_cell(_SETUP_CODE)
+    probe = nbformat.v4.new_code_cell(_VERSIONS_CODE)
+
+    def run_hidden(cell):  # executed in the kernel, never part of the notebook
+        nb.cells.append(cell)
+        try:
+            client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
+        finally:
+            nb.cells.pop()
+
+    current = setup
+    try:
+        with client.setup_kernel(env=_kernel_env(profile, layout)):
+            info = client.wait_for_reply(client.kc.kernel_info())
+            nb.metadata["language_info"] = info["content"]["language_info"]
+            run_hidden(setup)
+            for index, current in enumerate(list(nb.cells)):
+                client.execute_cell(current, index)
+            current = probe
+            run_hidden(probe)
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+        where = _describe_cell(script, nb, current)
+        raise TutorialError(
+            script.stem, where, current.source, _error_details(current, err)
+        ) from None
+    except RuntimeError as err:  # the kernel did not start
+        raise TutorialError(script.stem, "kernel start-up", "", str(err)) from None
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+
+    _drop_native_info_logs(nb)
+    stdout = "".join(o.get("text", "") for o in probe.outputs if o.get("name") == "stdout")
+    versions = json.loads(stdout.strip().splitlines()[-1])
+    nb.metadata.pop("widgets", None)  # no widget state: it would load widget scripts from a CDN
+    nb.cells.insert(0, stamp_cell(script, profile, versions))
+    return nb
+
+
+def _drop_native_info_logs(nb) -> None:
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.outputs:
+            if output.get("name") == "stderr":
+                output["text"] = _NATIVE_INFO_LOG.sub("", output["text"])
+        cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr" or o["text"]]
+
+
+def stamp_cell(script: Path, profile: str, versions: dict):
+    """The small markdown cell at the top of each page: how and when it was executed."""
+    import nbformat
+
+    backend = f" ({versions['backend']} backend)" if versions.get("backend") else ""
+    parts = [
+        f"dl4keras {versions.get('dl4keras')}",
+        f"Keras {versions.get('keras')}{backend}",
+        f"TensorFlow {versions.get('tensorflow')}",
+        f"Python {versions.get('python')}",
+    ]
+    today = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+    text = (
+        f'<p class="dl4keras-stamp">Executed with the <code>{profile}</code> profile on '
+        f"{today} with {', '.join(parts)}. "
+        f'Download the <a href="../{script.name}" download>script</a> or the '
+        f'<a href="{script.stem}.ipynb" download>notebook</a>, '
+        f"or run it with <code>dl4keras run {script.stem.split('_', 1)[0]}</code>.</p>"
+    )
+    return nbformat.v4.new_markdown_cell(
+        text,
+        metadata={"tags": [STAMP_TAG], STAMP_TAG: {"profile": profile, "date": today, **versions}},
+    )
+
+
+def build_one(script: Path, profile: str, layout: Layout, force: bool = False, log=_log) -> str:
+    """Writes ``<out>/<stem>.ipynb`` from the cache or by executing it; returns the status."""
+    import nbformat
+
+    stem = script.stem
+    key = cache_key(script, profile, layout)
+    cached_nb = layout.cache / f"{stem}-{profile}-{key}.ipynb"
+    cached_results = cached_nb.with_suffix(".results.json")
+    target = layout.out / f"{stem}.ipynb"
+    results_file = layout.results / f"{stem}.json"
+    layout.out.mkdir(parents=True, exist_ok=True)
+
+    if cached_nb.exists() and not force:
+        shutil.copyfile(cached_nb, target)
+        if cached_results.exists():
+            layout.results.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached_results, results_file)
+        log(f"{stem}: cached")
+        return "cached"
+
+    log(f"{stem}: executing ({profile} profile)...")
+    results_file.unlink(missing_ok=True)  # whatever is there now comes from this run
+    start = time.perf_counter()
+    nb = execute(script, profile, layout)
+    seconds = time.perf_counter() - start
+    layout.cache.mkdir(parents=True, exist_ok=True)
+    tmp = cached_nb.with_suffix(".tmp")
+    nbformat.write(nb, tmp)
+    if results_file.exists():
+        shutil.copyfile(results_file, cached_results)
+    tmp.replace(cached_nb)
+    shutil.copyfile(cached_nb, target)
+    log(f"{stem}: executed in {seconds:.0f} s")
+    return "executed"
+
+
+def build(profile: str, only=None, force: bool = False, layout: Layout | None = None, log=_log):
+    """Builds the notebooks of all (or `only` some) tutorials; returns {stem: status}."""
+    if profile not in PROFILES:
+        raise SystemExit(
+            f"error: unknown profile {profile!r}; expected one of {', '.join(PROFILES)}"
+        )
+    layout = layout or Layout()
+    if not layout.tutorials.is_dir():
+        raise SystemExit(f"error: tutorials folder not found: {layout.tutorials}")
+    scripts = find_tutorials(layout.tutorials, only)
+    if not scripts:
+        log(f"no tutorials (NN_name.py scripts) in {layout.tutorials}")
+    return {
+        script.stem: build_one(script, profile, layout, force=force, log=log) for script in scripts
+    }
+
+
+def main(argv=None, layout: Layout | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--profile",
+        default=os.environ.get("DL4KERAS_PROFILE") or "docs",
+        help="smoke, docs (default, or $DL4KERAS_PROFILE) or full",
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="ID", help="tutorial numbers or stems, e.g. 01"
+    )
+    parser.add_argument("--force", action="store_true", help="execute even when cached")
+    args = parser.parse_args(argv)
+    profile = args.profile.strip().lower()
+    if profile not in PROFILES:
+        parser.error(f"unknown profile {args.profile!r}; expected one of {', '.join(PROFILES)}")
+    try:
+        build(profile, only=args.only, force=args.force, layout=layout)
+    except TutorialError as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
