@@ -20,7 +20,7 @@ fine-tuning.
 | resnet50, vgg16 | ImageNet | "caffe": RGB->BGR, minus the ImageNet mean |
 | resnet50v2 | ImageNet | "tf": scale to [-1, 1] |
 | efficientnetb0, mobilenetv3small, convnexttiny | ImageNet | "none": built into the model |
-| tiny_resnet | cluttered digits (shipped, offline) | "none": built into the model |
+| tiny_resnet | cluttered glyphs: digits 0-4 and letters (shipped, offline) | "none": built into the model |
 
 ImageNet weights are downloaded once and cached by Keras (`$KERAS_HOME/models`,
 by default `~/.keras/models`). With no network and no cached file,
@@ -76,7 +76,7 @@ DOWNLOAD_TIMEOUT = 15
 """Seconds a weights download may wait on the network (per socket operation)."""
 
 POOLINGS = ("avg", "max", None)
-WEIGHT_SOURCES = ("imagenet", "cluttered_digits")
+WEIGHT_SOURCES = ("imagenet", "cluttered_glyphs")
 
 _IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 _IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
@@ -166,7 +166,7 @@ class BackboneSpec:
         constructor: called as `constructor(input_shape=..., name=...)`, returns
             the randomly initialised feature extractor (no top, no pooling).
         pretrained: source of its pretrained weights, `"imagenet"` or
-            `"cluttered_digits"`.
+            `"cluttered_glyphs"`.
         preprocessing: the `Preprocess` mode it needs.
         min_size: smallest input height/width.
         default_input_shape: input shape used when `build()` gets none.
@@ -504,7 +504,7 @@ def _resolve_weights(spec, weights):
         return weights
     if not isinstance(weights, str | os.PathLike):
         raise ValueError(
-            "`weights` must be 'pretrained', 'imagenet', 'cluttered_digits', None or a path "
+            "`weights` must be 'pretrained', 'imagenet', 'cluttered_glyphs', None or a path "
             f"to a .weights.h5/.h5 file. Received: weights={weights!r}"
         )
     path = Path(weights)
@@ -618,7 +618,7 @@ def build(name, input_shape=None, weights="pretrained", pooling="avg", trainable
         weights: `"pretrained"` (the backbone's own pretrained weights:
             ImageNet, or the shipped cluttered-digits weights for
             tiny_resnet), the source by name (`"imagenet"`,
-            `"cluttered_digits"`), `None` (random initialisation), or the path
+            `"cluttered_glyphs"`), `None` (random initialisation), or the path
             of a `.weights.h5` / `.h5` file holding weights of this backbone.
         pooling: `"avg"` or `"max"` global pooling to a `(batch, channels)`
             vector, or `None` to keep the `(batch, h, w, channels)` feature map.
@@ -654,7 +654,7 @@ def build(name, input_shape=None, weights="pretrained", pooling="avg", trainable
     source = _resolve_weights(spec, weights)
     if source == "imagenet":
         source = download_weights(spec.name)  # before building: fail fast when offline
-    elif source == "cluttered_digits":
+    elif source == "cluttered_glyphs":
         source = tiny_resnet.weights_path()
 
     backbone = spec.constructor(input_shape=input_shape, name=spec.name)

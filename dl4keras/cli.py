@@ -309,16 +309,9 @@ def _devices_section() -> list[str]:
 def _assets_section(problems: list[str]) -> list[str]:
     lines = []
     # TinyResNet: shipped inside the package.
-    try:
-        from dl4keras import tiny_resnet
+    from dl4keras import tiny_resnet
 
-        weights = Path(tiny_resnet.__file__).parent / "assets" / tiny_resnet.WEIGHTS_FILE
-        try:
-            weights = tiny_resnet.weights_path()
-        except FileNotFoundError:
-            pass
-    except ImportError:
-        weights = Path(__file__).parent / "assets" / "tiny_resnet_cluttered_digits.weights.h5"
+    weights = Path(tiny_resnet.__file__).parent / "assets" / tiny_resnet.WEIGHTS_FILE
     if weights.is_file():
         lines.append(f"  TinyResNet weights     present  {_size(weights):>9}  {weights}")
     else:

@@ -62,7 +62,7 @@ def photos(names=PHOTO_NAMES):
     return {name: _photo(name) for name in names}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _photo(name):
     import skimage.data
 
@@ -72,7 +72,7 @@ def _photo(name):
     return np.ascontiguousarray(image[..., :3]).astype("uint8")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _background_pyramid(short_sides=(48, 80, 128)):
     """Each photo resized so its short side is each of `short_sides` pixels."""
     from skimage.transform import resize

@@ -2,10 +2,12 @@
 
 ImageNet weights need the internet. So that transfer learning is *real* in the
 tests, the CI and the documentation build (all offline), dl4keras ships a
-small residual CNN pretrained by this project on an offline source task:
-handwritten digits 0-4 pasted at random positions, sizes and colours onto
-cluttered crops of photos (see `dl4keras.data.cluttered_digits`). Its
-features transfer to the *unseen* digits 5-9 (the target task of Tutorial 01).
+small residual CNN pretrained by this project on an offline source task of
+47 classes: handwritten digits 0-4 and printed letters in 21 typefaces, pasted
+at random positions, sizes and colours onto cluttered crops of photos (see
+`dl4keras.data.cluttered_digits` and `dl4keras.data.cluttered_letters`). Its
+features transfer to the *unseen* handwritten digits 5-9 (the target task of
+Tutorial 01).
 
 The weights are produced by ``tools/pretrain_tiny_resnet.py`` (seeded,
 reproducible) and shipped in ``dl4keras/assets/``.
@@ -18,8 +20,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
-WEIGHTS_FILE = "tiny_resnet_cluttered_digits.weights.h5"
-PRETRAINED_ON = "cluttered_digits"
+WEIGHTS_FILE = "tiny_resnet_cluttered_glyphs.weights.h5"
+PRETRAINED_ON = "cluttered_glyphs"
 """Name of the source task of the shipped weights."""
 
 STEM_WIDTH = 32

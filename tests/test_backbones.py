@@ -61,12 +61,12 @@ def test_registry_lists_every_backbone():
             "preprocessing",
             "cached",
         }
-        assert row["pretrained"] in ("imagenet", "cluttered_digits")
+        assert row["pretrained"] in ("imagenet", "cluttered_glyphs")
         assert row["preprocessing"] in Preprocess.MODES
     table = backbones.describe()
     assert table.splitlines()[0].startswith("name")
     assert all(name in table for name in names)
-    assert "23,587,712" in table and "cluttered_digits" in table
+    assert "23,587,712" in table and "cluttered_glyphs" in table
     assert backbones.preprocessing_for("resnet50") == "caffe"
     assert backbones.preprocessing_for("resnet50v2") == "tf"
     assert backbones.preprocessing_for("tiny_resnet") == "none"
@@ -254,11 +254,11 @@ def test_missing_or_misnamed_weights_file(tmp_path):
 
 
 def test_shipped_tiny_resnet_weights():
-    """Needs dl4keras/assets/tiny_resnet_cluttered_digits.weights.h5 (tools/pretrain_tiny_resnet.py)."""
+    """Needs dl4keras/assets/tiny_resnet_cluttered_glyphs.weights.h5 (tools/pretrain_tiny_resnet.py)."""
     assert tiny_resnet.weights_path().exists()
     x = images(4)
     pretrained = backbones.build("tiny_resnet")
-    by_name = backbones.build("tiny_resnet", weights="cluttered_digits")
+    by_name = backbones.build("tiny_resnet", weights="cluttered_glyphs")
     random_init = backbones.build("tiny_resnet", weights=None)
     features = pretrained.predict(x, verbose=0)
     np.testing.assert_allclose(by_name.predict(x, verbose=0), features, rtol=1e-6, atol=1e-6)
@@ -267,10 +267,10 @@ def test_shipped_tiny_resnet_weights():
 
 
 def test_weights_source_the_backbone_does_not_have():
-    with pytest.raises(ValueError, match=r"'tiny_resnet' has no 'imagenet'.*'cluttered_digits'"):
+    with pytest.raises(ValueError, match=r"'tiny_resnet' has no 'imagenet'.*'cluttered_glyphs'"):
         backbones.build("tiny_resnet", weights="imagenet")
-    with pytest.raises(ValueError, match=r"'vgg16' has no 'cluttered_digits'.*'imagenet'"):
-        backbones.build("vgg16", weights="cluttered_digits")
+    with pytest.raises(ValueError, match=r"'vgg16' has no 'cluttered_glyphs'.*'imagenet'"):
+        backbones.build("vgg16", weights="cluttered_glyphs")
     with pytest.raises(ValueError, match=r"Unknown `weights`: 'imagnet'"):
         backbones.build("vgg16", weights="imagnet")
     with pytest.raises(ValueError, match=r"weights=True"):

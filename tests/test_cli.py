@@ -156,7 +156,7 @@ def test_doctor(tmp_path, monkeypatch, capsys):
     assert "backend: " in out
     assert "GPU: " in out
     assert "mixed_float16" in out and "mixed_bfloat16" in out
-    assert "TinyResNet weights" in out and "tiny_resnet_cluttered_digits.weights.h5" in out
+    assert "TinyResNet weights" in out and "tiny_resnet_cluttered_glyphs.weights.h5" in out
     assert "MiniLM" in out
     assert "resnet50_notop.h5" in out and "1 file(s)" in out
     assert "Hugging Face cache" in out and str(tmp_path / "hf" / "hub") in out

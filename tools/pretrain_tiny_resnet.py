@@ -110,8 +110,8 @@ def transfer_check(backbone, labels_per_class=10, seeds=(0, 1, 2), log=print):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-per-class", type=int, default=3000, help="images per digit 0-4")
-    parser.add_argument("--letters-per-class", type=int, default=400, help="images per letter")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--letters-per-class", type=int, default=600, help="images per letter")
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
