@@ -11,14 +11,21 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("backbones", "cli", "data", "profiles", "results", "tiny_resnet", "viz")
+_SUBMODULES = (
+    "attention", "backbones", "check", "cli", "data", "hub", "profiles", "results",
+    "tiny_resnet", "viz",
+)
+_REEXPORTS = {"MultiHeadAttention": "attention"}
+"""Public names re-exported at the top level, and the submodule that defines each."""
 
 
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"dl4keras.{name}")
+    if name in _REEXPORTS:
+        return getattr(importlib.import_module(f"dl4keras.{_REEXPORTS[name]}"), name)
     raise AttributeError(f"module 'dl4keras' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), *_SUBMODULES])
+    return sorted([*globals(), *_SUBMODULES, *_REEXPORTS])

@@ -1,0 +1,351 @@
+"""Tests for dl4keras.check: correct solutions pass, typical mistakes are named."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from dl4keras import check
+from dl4keras.attention import MultiHeadAttention, scaled_dot_product_attention
+
+# ---------------------------------------------------------------- learner functions
+
+
+def _scores(query, key, scale=True):
+    scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
+    if scale:
+        scores = scores / ops.sqrt(ops.cast(ops.shape(key)[-1], scores.dtype))
+    return scores
+
+
+def correct(query, key, value, mask=None):
+    scores = _scores(query, key)
+    if mask is not None:
+        scores = ops.where(mask, scores, -1e9)
+    weights = ops.softmax(scores, axis=-1)
+    return ops.matmul(weights, value), weights
+
+
+def correct_numpy(query, key, value, mask=None):
+    """A plain numpy solution returning only the output."""
+    scores = query @ np.swapaxes(key, -1, -2) / np.sqrt(key.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -1e9)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    return weights @ value
+
+
+def forgot_scale(query, key, value, mask=None):
+    scores = _scores(query, key, scale=False)
+    if mask is not None:
+        scores = ops.where(mask, scores, -1e9)
+    return ops.matmul(ops.softmax(scores, axis=-1), value)
+
+
+def softmax_wrong_axis(query, key, value, mask=None):
+    scores = _scores(query, key)
+    if mask is not None:
+        scores = ops.where(mask, scores, -1e9)
+    return ops.matmul(ops.softmax(scores, axis=-2), value)
+
+
+def mask_added_after_softmax(query, key, value, mask=None):
+    weights = ops.softmax(_scores(query, key), axis=-1)
+    if mask is not None:
+        weights = weights + (1.0 - ops.cast(mask, weights.dtype)) * -1e9
+    return ops.matmul(weights, value)
+
+
+def mask_multiplied_after_softmax(query, key, value, mask=None):
+    weights = ops.softmax(_scores(query, key), axis=-1)
+    if mask is not None:
+        weights = weights * ops.cast(mask, weights.dtype)
+    return ops.matmul(weights, value)
+
+
+def mask_inverted(query, key, value, mask=None):
+    scores = _scores(query, key)
+    if mask is not None:
+        scores = ops.where(mask, -1e9, scores)
+    return ops.matmul(ops.softmax(scores, axis=-1), value)
+
+
+def returns_weights_only(query, key, value, mask=None):
+    return correct(query, key, value, mask)[1]
+
+
+def two_mistakes(query, key, value, mask=None):
+    scores = _scores(query, key, scale=False)
+    if mask is not None:
+        scores = ops.where(mask, scores, -1e9)
+    return ops.matmul(ops.softmax(scores, axis=-2), value)
+
+
+def rank3_only(query, key, value, mask=None):
+    scores = ops.matmul(query, ops.transpose(key, (0, 2, 1))) / 8**0.5
+    if mask is not None:
+        scores = ops.where(mask, scores, -1e9)
+    return ops.matmul(ops.softmax(scores, axis=-1), value)
+
+
+# ---------------------------------------------------------------- self_attention
+
+
+def test_numpy_reference_matches_dl4keras():
+    """The check's own float64 attention (used for the diagnoses) is the reference."""
+    for _, q, k, v, mask in check._self_attention_cases(0):
+        ours, _ = check._attention(q.astype("float64"), k, v, mask, 1 / np.sqrt(q.shape[-1]))
+        reference = scaled_dot_product_attention(q, k, v, mask=mask)
+        np.testing.assert_allclose(ours, ops.convert_to_numpy(reference), atol=1e-5)
+
+
+@pytest.mark.parametrize("fn", [correct, correct_numpy], ids=["keras-tuple", "numpy"])
+def test_correct_solution_passes(fn, capsys):
+    assert check.self_attention(fn, as_numpy=fn is correct_numpy) is True
+    out = capsys.readouterr().out
+    assert "All 7 cases pass" in out
+    assert "FAIL" not in out and "DIAGNOSIS" not in out
+
+
+@pytest.mark.parametrize(
+    "fn, name, failing",
+    [
+        (forgot_scale, "forgot the 1/sqrt(d_k) scale", 7),
+        (softmax_wrong_axis, "softmax over the wrong axis", 7),
+        (mask_added_after_softmax, "mask applied after the softmax", 3),
+        (mask_multiplied_after_softmax, "mask applied after the softmax", 3),
+        (mask_inverted, "mask inverted", 3),
+        (returns_weights_only, "returned the attention weights instead of the output", 7),
+    ],
+)
+def test_typical_mistakes_are_named(fn, name, failing, capsys):
+    assert check.self_attention(fn) is False
+    out = capsys.readouterr().out
+    assert f"DIAGNOSIS: {name}" in out
+    assert out.count("[FAIL]") == failing
+    assert f"{7 - failing}/7 cases pass" in out
+    assert f"Most likely mistake: {name}" in out
+    # The first failure shows numbers; the explanation is printed once.
+    assert "expected output[" in out or "output shape: expected" in out
+    assert out.count("(see above)") == failing - 1
+
+
+def test_two_mistakes_are_both_named(capsys):
+    assert check.self_attention(two_mistakes) is False
+    out = capsys.readouterr().out
+    assert "two mistakes" in out
+    assert "forgot the 1/sqrt(d_k) scale" in out and "softmax over the wrong axis" in out
+
+
+def test_exceptions_are_reported_with_a_hint(capsys):
+    assert check.self_attention(rank3_only) is False
+    out = capsys.readouterr().out
+    assert "[PASS] case 1" in out
+    assert "your function raised" in out and "ops.swapaxes(key, -1, -2)" in out
+
+
+def test_boolean_mask_hint(capsys):
+    def float_mask_arithmetic(query, key, value, mask=None):
+        scores = _scores(query, key)
+        if mask is not None:
+            scores = scores + (1 - mask) * -1e9  # fails on a boolean tensor
+        return ops.matmul(ops.softmax(scores, axis=-1), value)
+
+    assert check.self_attention(float_mask_arithmetic) is False
+    out = capsys.readouterr().out
+    assert out.count("[PASS]") == 4 and "The mask is boolean (True = may attend)" in out
+
+
+def test_wrong_weights_are_reported(capsys):
+    def unnormalised_weights(query, key, value, mask=None):
+        output, weights = correct(query, key, value, mask)
+        return output, weights * 2.0
+
+    assert check.self_attention(unnormalised_weights) is False
+    assert "the output is right but the returned weights are not" in capsys.readouterr().out
+
+
+def test_quiet_mode_prints_nothing(capsys):
+    assert check.self_attention(forgot_scale, verbose=False) is False
+    assert capsys.readouterr().out == ""
+
+
+def test_bad_input_raises_type_error():
+    with pytest.raises(TypeError, match="not callable"):
+        check.self_attention(42)
+    with pytest.raises(TypeError, match=r"fn\(query, key, value, mask=None\)"):
+        check.self_attention(lambda query, key: query)
+
+
+# ---------------------------------------------------------------- multi-head attention
+
+
+class LearnerMHA(keras.layers.Layer):
+    """A typical learner solution: Dense projections, split, attention, merge."""
+
+    def __init__(self, num_heads, key_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads, self.key_dim = num_heads, key_dim
+        units = num_heads * key_dim
+        self.query_dense = keras.layers.Dense(units)
+        self.key_dense = keras.layers.Dense(units)
+        self.value_dense = keras.layers.Dense(units)
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        self.output_dense = keras.layers.Dense(query_shape[-1])
+
+    def split_heads(self, x):  # (B, T, H * d) -> (B, H, T, d)
+        b, t = ops.shape(x)[0], ops.shape(x)[1]
+        return ops.transpose(ops.reshape(x, (b, t, self.num_heads, self.key_dim)), (0, 2, 1, 3))
+
+    def merge_heads(self, x):  # (B, H, T, d) -> (B, T, H * d)
+        b, t = ops.shape(x)[0], ops.shape(x)[2]
+        return ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (b, t, self.num_heads * self.key_dim))
+
+    def attend(self, q, k, v, mask):
+        scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / self.key_dim**0.5
+        if mask is not None:
+            scores = ops.where(mask, scores, -1e9)
+        return ops.matmul(ops.softmax(scores, axis=-1), v)
+
+    def call(self, query, value, key=None, attention_mask=None, use_causal_mask=False):
+        key = value if key is None else key
+        q = self.split_heads(self.query_dense(query))
+        k = self.split_heads(self.key_dense(key))
+        v = self.split_heads(self.value_dense(value))
+        mask = None if attention_mask is None else ops.expand_dims(attention_mask, 1)
+        if use_causal_mask:
+            t, s = ops.shape(query)[1], ops.shape(value)[1]
+            causal = ops.tril(ops.ones((t, s), dtype="bool"))
+            mask = causal if mask is None else ops.logical_and(mask, causal)
+        return self.output_dense(self.merge_heads(self.attend(q, k, v, mask)))
+
+
+class HeadsMergedWrong(LearnerMHA):
+    def merge_heads(self, x):  # forgot to bring T before the heads
+        b, t = ops.shape(x)[0], ops.shape(x)[2]
+        return ops.reshape(x, (b, t, self.num_heads * self.key_dim))
+
+
+class HeadsMergedFeatureMajor(LearnerMHA):
+    def merge_heads(self, x):  # (B, T, d, H): features of all heads interleaved
+        b, t = ops.shape(x)[0], ops.shape(x)[2]
+        return ops.reshape(ops.transpose(x, (0, 2, 3, 1)), (b, t, self.num_heads * self.key_dim))
+
+
+class HeadsSplitWrong(LearnerMHA):
+    def split_heads(self, x):
+        b, t = ops.shape(x)[0], ops.shape(x)[1]
+        return ops.reshape(x, (b, self.num_heads, t, self.key_dim))
+
+
+def _attend_scaled(q, k, v, mask, size):
+    scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / size**0.5
+    if mask is not None:
+        scores = ops.where(mask, scores, -1e9)
+    return ops.matmul(ops.softmax(scores, axis=-1), v)
+
+
+class ScaledByModelDim(LearnerMHA):
+    def build(self, query_shape, value_shape, key_shape=None):
+        super().build(query_shape, value_shape, key_shape)
+        self.model_dim = query_shape[-1]
+
+    def attend(self, q, k, v, mask):
+        return _attend_scaled(q, k, v, mask, self.model_dim)
+
+
+class ScaledByAllHeads(LearnerMHA):
+    def attend(self, q, k, v, mask):
+        return _attend_scaled(q, k, v, mask, self.num_heads * self.key_dim)
+
+
+class NoScaleMHA(LearnerMHA):
+    def attend(self, q, k, v, mask):
+        return forgot_scale(q, k, v, mask)
+
+
+class WrongAxisMHA(LearnerMHA):
+    def attend(self, q, k, v, mask):
+        return softmax_wrong_axis(q, k, v, mask)
+
+
+class MaskAfterSoftmaxMHA(LearnerMHA):
+    def attend(self, q, k, v, mask):
+        return mask_multiplied_after_softmax(q, k, v, mask)
+
+
+def test_numpy_multi_head_reference_matches_dl4keras():
+    rng = np.random.default_rng(0)
+    for case in check._mha_cases(0):
+        _, query, value, key, mask, causal = case
+        if causal:
+            continue
+        layer = MultiHeadAttention(num_heads=check._HEADS, key_dim=check._KEY_DIM)
+        kwargs = check._call_kwargs(case, None)[0]
+        layer.build(query.shape, value.shape, None if key is None else key.shape)
+        check._randomize(layer, rng)
+        weights = [ops.convert_to_numpy(w) for w in layer.weights]
+        ours = check._np_mha(query, value, value if key is None else key, mask, weights)
+        np.testing.assert_allclose(
+            ours, ops.convert_to_numpy(layer(query, value, **kwargs)), atol=1e-5
+        )
+
+
+@pytest.mark.parametrize(
+    "layer_cls", [MultiHeadAttention, keras.layers.MultiHeadAttention, LearnerMHA]
+)
+def test_correct_layers_pass(layer_cls, capsys):
+    assert check.multi_head_attention(layer_cls) is True
+    out = capsys.readouterr().out
+    assert "All 6 cases pass" in out and "FAIL" not in out
+    assert ("copied the weights with a reshape" in out) == (layer_cls is LearnerMHA)
+
+
+@pytest.mark.parametrize(
+    "layer_cls, name",
+    [
+        (HeadsMergedWrong, "heads merged in the wrong order"),
+        (HeadsMergedFeatureMajor, "heads merged in the wrong order"),
+        (HeadsSplitWrong, "heads split in the wrong order"),
+        (ScaledByModelDim, "scaled by sqrt(model dimension) instead of sqrt(key_dim)"),
+        (ScaledByAllHeads, "scaled by sqrt(num_heads * key_dim) instead of sqrt(key_dim)"),
+        (NoScaleMHA, "forgot the 1/sqrt(d_k) scale"),
+        (WrongAxisMHA, "softmax over the wrong axis"),
+        (MaskAfterSoftmaxMHA, "mask applied after the softmax"),
+    ],
+)
+def test_multi_head_mistakes_are_named(layer_cls, name, capsys):
+    assert check.multi_head_attention(layer_cls) is False
+    out = capsys.readouterr().out
+    assert f"DIAGNOSIS: {name}" in out
+    assert f"Most likely mistake: {name}" in out
+
+
+def test_multi_head_wrong_layout_and_failures_are_reported(capsys):
+    class NoBias(LearnerMHA):
+        def __init__(self, num_heads, key_dim, **kwargs):
+            super().__init__(num_heads, key_dim, **kwargs)
+            self.query_dense = keras.layers.Dense(num_heads * key_dim, use_bias=False)
+
+    assert check.multi_head_attention(NoBias) is False
+    assert "layout of keras.layers.MultiHeadAttention" in capsys.readouterr().out
+
+    class NoKeyArgument(LearnerMHA):
+        def build(self, query_shape, value_shape):
+            super().build(query_shape, value_shape)
+
+        def call(self, query, value):
+            return LearnerMHA.call(self, query, value)
+
+    assert check.multi_head_attention(NoKeyArgument) is True
+    out = capsys.readouterr().out
+    assert out.count("[SKIP]") == 4 and "All 2 cases pass" in out
+
+
+def test_multi_head_bad_input_raises_type_error():
+    with pytest.raises(TypeError, match="not callable"):
+        check.multi_head_attention("MultiHeadAttention")
+    with pytest.raises(TypeError, match=r"\*class\*"):
+        check.multi_head_attention(MultiHeadAttention(num_heads=2, key_dim=4))
