@@ -78,25 +78,49 @@ BUDGETS = profiles.choose(smoke=(1, 10), docs=(1, 3, 10, 30), full=(1, 3, 10, 30
 TSNE_POINTS = profiles.choose(smoke=100, docs=750, full=1500)
 SOURCE_CLASSES, TARGET_CLASSES = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 keras.utils.set_random_seed(0)
-print(f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}")
+print(
+    f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}"
+)
 
 # %% [markdown]
-# ## The tasks: cluttered digits
+# ## The tasks: glyphs on clutter
 #
-# Source and target are both *cluttered digits*: a real handwritten digit
-# (scikit-learn's digits) pasted at a random position, size and colour onto a
-# random crop of a photo (scikit-image's bundled photos). TinyResNet was
-# pretrained on the digits **0-4** (`tools/pretrain_tiny_resnet.py`). Our
-# target task is the digits **5-9**, which the backbone has never seen, with
-# only 10 labelled images per class. The test images are drawn from a
-# different half of the handwritten digits than the training images.
+# Source and target share one kind of image: a glyph pasted at a random
+# position, size and colour onto a random crop of a photo (scikit-image's
+# bundled photos). TinyResNet was pretrained (`tools/pretrain_tiny_resnet.py`)
+# on 47 classes: the handwritten digits **0-4** (scikit-learn's digits) and 42
+# printed letters in 21 typefaces, the way ImageNet backbones learn from many
+# varied classes. Our target task is the handwritten digits **5-9**, which
+# the backbone has never seen, with only 10 labelled images per class. The
+# test images are drawn from a different half of the handwritten digits than
+# the training images.
 
 # %%
-x_test, y_test = data.cluttered_digits(TARGET_CLASSES, TEST_PER_CLASS, split="test", seed=100)
+x_test, y_test = data.cluttered_digits(
+    TARGET_CLASSES, TEST_PER_CLASS, split="test", seed=100
+)
 x_demo, y_demo = data.cluttered_digits(TARGET_CLASSES, 4, split="train", seed=7)
-print("test images:", x_test.shape, x_test.dtype, "values", x_test.min(), "to", x_test.max())
-fig = viz.image_grid(x_demo[:16], [f"digit {TARGET_CLASSES[i]}" for i in y_demo[:16]],
-                     title="Target task: digits 5-9 on clutter")
+print(
+    "test images:",
+    x_test.shape,
+    x_test.dtype,
+    "values",
+    x_test.min(),
+    "to",
+    x_test.max(),
+)
+x_source, y_source = data.cluttered_letters(n_per_class=1, seed=7)
+fig = viz.image_grid(
+    x_source[:8],
+    [f"letter {data.LETTERS[i]}" for i in y_source[:8]],
+    title="Part of the source task: printed letters on clutter",
+)
+plt.show()
+fig = viz.image_grid(
+    x_demo[:16],
+    [f"digit {TARGET_CLASSES[i]}" for i in y_demo[:16]],
+    title="Target task: handwritten digits 5-9 on clutter",
+)
 plt.show()
 
 # %% [markdown]
@@ -117,7 +141,9 @@ print(backbones.describe())
 
 # %%
 try:
-    imagenet_model = backbones.build("resnet50", input_shape=(224, 224, 3), weights="imagenet")
+    imagenet_model = backbones.build(
+        "resnet50", input_shape=(224, 224, 3), weights="imagenet"
+    )
     print("ImageNet ResNet50 loaded:", imagenet_model.count_params(), "parameters")
 except backbones.WeightsUnavailableError as error:
     imagenet_model = None
@@ -131,8 +157,13 @@ except backbones.WeightsUnavailableError as error:
 # feature map into one vector per image. `trainable=False` freezes it.
 
 # %%
-extractor = backbones.build("tiny_resnet", input_shape=(32, 32, 3), weights="pretrained",
-                            pooling="avg", trainable=False)
+extractor = backbones.build(
+    "tiny_resnet",
+    input_shape=(32, 32, 3),
+    weights="pretrained",
+    pooling="avg",
+    trainable=False,
+)
 extractor.summary(line_length=80)
 
 # %% [markdown]
@@ -156,8 +187,10 @@ for layer in tiny.layers:
 print(f"{'layer':<16}{'feature map':>16}{'receptive field':>18}")
 for name, shape, rf in rows:
     print(f"{name:<16}{str(shape):>16}{rf:>15} px")
-print(f"\n{tiny.count_params():,} parameters, of which trainable now: "
-      f"{sum(int(np.prod(w.shape)) for w in extractor.trainable_weights):,}")
+print(
+    f"\n{tiny.count_params():,} parameters, of which trainable now: "
+    f"{sum(int(np.prod(w.shape)) for w in extractor.trainable_weights):,}"
+)
 
 # %% [markdown]
 # What do the first filters respond to? Here are a few feature maps of the
@@ -167,10 +200,13 @@ print(f"\n{tiny.count_params():,} parameters, of which trainable now: "
 stem = keras.Model(tiny.input, tiny.get_layer("stem_relu").output)
 maps = keras.ops.convert_to_numpy(stem(x_demo[:1].astype("float32")))[0]  # (16, 16, 32)
 maps = maps[..., :7] / (maps[..., :7].max(axis=(0, 1)) + 1e-6)  # each channel to [0, 1]
-maps = maps.transpose(2, 0, 1).repeat(2, axis=1).repeat(2, axis=2)  # 7 maps, upsampled to 32x32
-fig = viz.image_grid([x_demo[0] / 255.0] + [np.repeat(m[..., None], 3, -1) for m in maps],
-                     ["input"] + [f"stem channel {i}" for i in range(7)],
-                     title="What the first layer responds to")
+# 7 maps, upsampled to 32x32 to sit beside the input
+maps = maps.transpose(2, 0, 1).repeat(2, axis=1).repeat(2, axis=2)
+fig = viz.image_grid(
+    [x_demo[0] / 255.0] + [np.repeat(m[..., None], 3, -1) for m in maps],
+    ["input"] + [f"stem channel {i}" for i in range(7)],
+    title="What the first layer responds to",
+)
 plt.show()
 
 # %% [markdown]
@@ -199,10 +235,13 @@ t0 = time.perf_counter()
 f_test = extract(x_test)
 extract_seconds = time.perf_counter() - t0
 f_test_wrong = extract(x_test / 255.0)
-print(f"\nfeatures: {f_test.shape} in {extract_seconds:.1f} s "
-      f"({len(x_test) / extract_seconds:.0f} images/s)")
+print(
+    f"\nfeatures: {f_test.shape} in {extract_seconds:.1f} s "
+    f"({len(x_test) / extract_seconds:.0f} images/s)"
+)
 cosine = np.sum(f_test * f_test_wrong, 1) / (
-    np.linalg.norm(f_test, axis=1) * np.linalg.norm(f_test_wrong, axis=1) + 1e-9)
+    np.linalg.norm(f_test, axis=1) * np.linalg.norm(f_test_wrong, axis=1) + 1e-9
+)
 print(f"cosine similarity, right vs wrong preprocessing: {cosine.mean():.2f}")
 
 # %% [markdown]
@@ -225,14 +264,19 @@ def fit_linear(x_train, y_train, x_eval, y_eval, steps=HEAD_STEPS):
     norm.adapt(x_train)
     head = backbones.classifier_head(len(TARGET_CLASSES), input_shape=x_train.shape[1])
     model = keras.Sequential([keras.Input((x_train.shape[1],)), norm, head])
-    model.compile(keras.optimizers.AdamW(1e-2, weight_decay=0.05),
-                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.AdamW(1e-2, weight_decay=0.05),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     for _ in range(steps):  # full-batch gradient steps: the labelled set is tiny
         model.train_on_batch(x_train, y_train)
     return model.evaluate(x_eval, y_eval, verbose=0)[1]
 
 
-x_few, y_few = data.cluttered_digits(TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=200)
+x_few, y_few = data.cluttered_digits(
+    TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=200
+)
 acc = fit_linear(extract(x_few), y_few, f_test, y_test)
 acc_wrong = fit_linear(extract(x_few / 255.0), y_few, f_test_wrong, y_test)
 print(f"linear head on pretrained features, {LABELS_PER_CLASS} labels/class: {acc:.1%}")
@@ -254,12 +298,25 @@ print(f"...with the preprocessing contract broken ([0, 1] inputs):   {acc_wrong:
 # %%
 def train_from_scratch(x_train, y_train, x_eval, y_eval, seed):
     keras.utils.set_random_seed(seed)
-    net = backbones.build("tiny_resnet", input_shape=(32, 32, 3), weights=None, trainable=True)
-    model = keras.Sequential([net, backbones.classifier_head(len(TARGET_CLASSES),
-                                                             input_shape=net.output_shape[-1])])
-    model.compile(keras.optimizers.AdamW(1e-3, weight_decay=0.05),
-                  "sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x_train, y_train, batch_size=16, epochs=SCRATCH_EPOCHS, verbose=0)
+    net = backbones.build(
+        "tiny_resnet", input_shape=(32, 32, 3), weights=None, trainable=True
+    )
+    model = keras.Sequential(
+        [
+            net,
+            backbones.classifier_head(
+                len(TARGET_CLASSES), input_shape=net.output_shape[-1]
+            ),
+        ]
+    )
+    model.compile(
+        keras.optimizers.AdamW(1e-3, weight_decay=0.05),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        x_train, y_train, batch_size=16, epochs=SCRATCH_EPOCHS, verbose=0
+    )
     scratch_train_accuracy.append(history.history["accuracy"][-1])
     return model.evaluate(x_eval, y_eval, verbose=0)[1]
 
@@ -268,14 +325,17 @@ scratch_train_accuracy = []
 scores = {"pixels": [], "scratch": [], "pretrained": []}
 seconds = {"pixels": 0.0, "scratch": 0.0, "pretrained": 0.0}
 for seed in SEEDS:
-    x_few, y_few = data.cluttered_digits(TARGET_CLASSES, LABELS_PER_CLASS, split="train",
-                                         seed=200 + seed)
+    x_few, y_few = data.cluttered_digits(
+        TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=200 + seed
+    )
     for method in scores:
         t0 = time.perf_counter()
         if method == "pixels":
             scores[method].append(fit_linear(x_few, y_few, x_test, y_test))
         elif method == "scratch":
-            scores[method].append(train_from_scratch(x_few, y_few, x_test, y_test, seed))
+            scores[method].append(
+                train_from_scratch(x_few, y_few, x_test, y_test, seed)
+            )
         else:
             scores[method].append(fit_linear(extract(x_few), y_few, f_test, y_test))
         seconds[method] += time.perf_counter() - t0
@@ -283,31 +343,47 @@ for seed in SEEDS:
 
 summary = {m: (float(np.mean(s)), float(np.std(s))) for m, s in scores.items()}
 print(f"\n{'method':<26}{'accuracy (mean ± std)':>24}{'train time':>12}")
-for method, label in [("pixels", "(a) logistic reg. pixels"), ("scratch", "(b) same CNN, scratch"),
-                      ("pretrained", "(c) pretrained features")]:
+for method, label in [
+    ("pixels", "(a) logistic reg. pixels"),
+    ("scratch", "(b) same CNN, scratch"),
+    ("pretrained", "(c) pretrained features"),
+]:
     mean, std = summary[method]
-    print(f"{label:<26}{mean:>17.1%} ± {std:.1%}{seconds[method] / len(SEEDS):>10.1f} s")
+    print(
+        f"{label:<26}{mean:>17.1%} ± {std:.1%}{seconds[method] / len(SEEDS):>10.1f} s"
+    )
 print(f"{'chance':<26}{1 / len(TARGET_CLASSES):>17.1%}")
 margin_pixels = summary["pretrained"][0] - summary["pixels"][0]
 margin_scratch = summary["pretrained"][0] - summary["scratch"][0]
-print(f"\n(b) reached {np.mean(scratch_train_accuracy):.0%} accuracy on its own "
-      f"{LABELS_PER_CLASS * len(TARGET_CLASSES)} training images: it memorises them, but "
-      "learns little that generalises.")
-print(f"pretrained features beat pixels by {margin_pixels * 100:+.1f} points "
-      f"and scratch by {margin_scratch * 100:+.1f} points")
+print(
+    f"\n(b) reached {np.mean(scratch_train_accuracy):.0%} accuracy on its own "
+    f"{LABELS_PER_CLASS * len(TARGET_CLASSES)} training images: it memorises them, but "
+    "learns little that generalises."
+)
+print(
+    f"pretrained features beat pixels by {margin_pixels * 100:+.1f} points "
+    f"and scratch by {margin_scratch * 100:+.1f} points"
+)
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
 names = ["(a) pixels", "(b) scratch", "(c) pretrained"]
 means = [summary[m][0] * 100 for m in scores]
-ax.bar(names, means, yerr=[summary[m][1] * 100 for m in scores], capsize=6,
-       color=["#999999", "#e39c4e", "#3c7fc1"])
+ax.bar(
+    names,
+    means,
+    yerr=[summary[m][1] * 100 for m in scores],
+    capsize=6,
+    color=["#999999", "#e39c4e", "#3c7fc1"],
+)
 ax.axhline(100 / len(TARGET_CLASSES), color="k", ls="--", lw=1, label="chance")
 for i, m in enumerate(means):
     ax.text(i, m + 2, f"{m:.0f}%", ha="center")
 ax.set_ylabel("test accuracy (%)")
 ax.set_ylim(0, 100)
-ax.set_title(f"Digits 5-9 with {LABELS_PER_CLASS} labels per class ({len(SEEDS)} seeds)")
+ax.set_title(
+    f"Digits 5-9 with {LABELS_PER_CLASS} labels per class ({len(SEEDS)} seeds)"
+)
 ax.legend()
 plt.show()
 
@@ -321,15 +397,26 @@ plt.show()
 # %%
 curve = {"labels_per_class": list(BUDGETS), "pixels": [], "pretrained": []}
 for budget in BUDGETS:
-    x_b, y_b = data.cluttered_digits(TARGET_CLASSES, budget, split="train", seed=300 + budget)
+    x_b, y_b = data.cluttered_digits(
+        TARGET_CLASSES, budget, split="train", seed=300 + budget
+    )
     curve["pixels"].append(fit_linear(x_b, y_b, x_test, y_test))
     curve["pretrained"].append(fit_linear(extract(x_b), y_b, f_test, y_test))
-    print(f"{budget:>4} labels/class: pixels {curve['pixels'][-1]:.1%}  "
-          f"pretrained {curve['pretrained'][-1]:.1%}")
+    print(
+        f"{budget:>4} labels/class: pixels {curve['pixels'][-1]:.1%}  "
+        f"pretrained {curve['pretrained'][-1]:.1%}"
+    )
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot(BUDGETS, np.array(curve["pixels"]) * 100, "o-", color="#999999", label="(a) pixels")
-ax.plot(BUDGETS, np.array(curve["pretrained"]) * 100, "o-", color="#3c7fc1",
-        label="(c) pretrained features")
+ax.plot(
+    BUDGETS, np.array(curve["pixels"]) * 100, "o-", color="#999999", label="(a) pixels"
+)
+ax.plot(
+    BUDGETS,
+    np.array(curve["pretrained"]) * 100,
+    "o-",
+    color="#3c7fc1",
+    label="(c) pretrained features",
+)
 ax.set_xscale("log")
 ax.set_xlabel("labelled images per class")
 ax.set_ylabel("test accuracy (%)")
@@ -351,10 +438,19 @@ from sklearn.manifold import TSNE  # noqa: E402
 
 n = min(TSNE_POINTS, len(x_test))
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-for ax, (title, points) in zip(axes, [("raw pixels", x_test[:n].reshape(n, -1) / 255.0),
-                                      ("pretrained TinyResNet features", f_test[:n])]):
-    xy = TSNE(perplexity=min(30, n // 4), init="pca", random_state=0).fit_transform(points)
-    scatter = ax.scatter(xy[:, 0], xy[:, 1], c=y_test[:n] + 5, cmap="tab10", vmin=0, vmax=9, s=8)
+for ax, (title, points) in zip(
+    axes,
+    [
+        ("raw pixels", x_test[:n].reshape(n, -1) / 255.0),
+        ("pretrained TinyResNet features", f_test[:n]),
+    ],
+):
+    xy = TSNE(perplexity=min(30, n // 4), init="pca", random_state=0).fit_transform(
+        points
+    )
+    scatter = ax.scatter(
+        xy[:, 0], xy[:, 1], c=y_test[:n] + 5, cmap="tab10", vmin=0, vmax=9, s=8
+    )
     ax.set_title(f"t-SNE of {title}")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -371,17 +467,24 @@ plt.show()
 
 # %%
 if imagenet_model is None:
-    print("Skipped: ImageNet weights are not available offline (see the message above).")
+    print(
+        "Skipped: ImageNet weights are not available offline (see the message above)."
+    )
 else:
     # The full ImageNet classifier, 1000-class top included, straight from
     # keras.applications: here we apply its preprocess_input ourselves.
     classifier = keras.applications.ResNet50(weights="imagenet")
     photos = data.photos(("chelsea", "coffee", "rocket", "astronaut"))
-    batch = np.stack([keras.ops.convert_to_numpy(keras.ops.image.resize(p, (224, 224)))
-                      for p in photos.values()])
+    batch = np.stack(
+        [
+            keras.ops.convert_to_numpy(keras.ops.image.resize(p, (224, 224)))
+            for p in photos.values()
+        ]
+    )
     batch = keras.applications.resnet50.preprocess_input(batch)
     predictions = keras.applications.imagenet_utils.decode_predictions(
-        classifier.predict(batch, verbose=0), top=5)
+        classifier.predict(batch, verbose=0), top=5
+    )
     for name, top5 in zip(photos, predictions):
         print(name + ": " + ", ".join(f"{label} {p:.0%}" for _, label, p in top5))
 
@@ -398,8 +501,13 @@ metrics = {
     "labels_per_class": LABELS_PER_CLASS,
     "test_images": len(x_test),
     "seeds": len(SEEDS),
-    "accuracy": {m: {"mean": s[0], "std": s[1], "runs": scores[m]} for m, s in summary.items()},
-    "margin_points": {"vs_pixels": margin_pixels * 100, "vs_scratch": margin_scratch * 100},
+    "accuracy": {
+        m: {"mean": s[0], "std": s[1], "runs": scores[m]} for m, s in summary.items()
+    },
+    "margin_points": {
+        "vs_pixels": margin_pixels * 100,
+        "vs_scratch": margin_scratch * 100,
+    },
     "train_seconds_per_run": {m: seconds[m] / len(SEEDS) for m in seconds},
     "feature_extraction_images_per_second": len(x_test) / extract_seconds,
     "broken_preprocessing_accuracy": acc_wrong,
@@ -434,6 +542,7 @@ print(f"wrote {path}")
 # with your prediction: were the deepest features the best here? Would you
 # expect the same for photos of flowers with an ImageNet backbone?
 
+
 # %% tags=["solution"]
 def layer_probe(layer_name, x_train, y_train):
     pooled = keras.layers.GlobalAveragePooling2D()(tiny.get_layer(layer_name).output)
@@ -443,6 +552,8 @@ def layer_probe(layer_name, x_train, y_train):
     return fit_linear(f_train, y_train, f_eval, y_test)
 
 
-x_few, y_few = data.cluttered_digits(TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=200)
+x_few, y_few = data.cluttered_digits(
+    TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=200
+)
 for name in ("stem_relu", "block1_out", "block2_out", "block3_out"):
     print(f"{name:<11} linear probe: {layer_probe(name, x_few, y_few):.1%}")
