@@ -616,7 +616,7 @@ def build(name, input_shape=None, weights="pretrained", pooling="avg", trainable
             (224x224 for ImageNet backbones, 32x32 for tiny_resnet). Height
             and width may be None (any size) for the keras.applications ones.
         weights: `"pretrained"` (the backbone's own pretrained weights:
-            ImageNet, or the shipped cluttered-digits weights for
+            ImageNet, or the shipped cluttered-glyphs weights for
             tiny_resnet), the source by name (`"imagenet"`,
             `"cluttered_glyphs"`), `None` (random initialisation), or the path
             of a `.weights.h5` / `.h5` file holding weights of this backbone.
