@@ -46,24 +46,31 @@ def versions() -> dict:
     return info
 
 
-def save(name: str, metrics: dict) -> Path:
+def save(name: str, metrics: dict, headline: dict | None = None) -> Path:
     """Writes `metrics` with the profile and versions to ``results/<name>.json``.
 
     Args:
         name: tutorial name, e.g. ``"01_feature_extraction"``.
         metrics: JSON-serialisable numbers and strings the run measured.
+        headline: optional `{what: formatted value}` strings, the few numbers
+            a reader should see first; the site's Results page lists them.
 
     Returns:
         The path of the written file.
     """
     if not name or "/" in name or "\\" in name:
         raise ValueError(f"`name` must be a plain file stem, got {name!r}.")
+    headline = dict(headline or {})
+    bad = {k: v for k, v in headline.items() if not isinstance(k, str) or not isinstance(v, str)}
+    if bad:
+        raise ValueError(f"`headline` maps descriptions to formatted strings, got {bad!r}.")
     payload = {
         "tutorial": name,
         "profile": profiles.current(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "versions": versions(),
+        "headline": headline,
         "metrics": metrics,
     }
     folder = results_dir()

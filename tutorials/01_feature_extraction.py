@@ -514,7 +514,20 @@ metrics = {
     "scratch_train_accuracy": float(np.mean(scratch_train_accuracy)),
     "label_efficiency": curve,
 }
-path = results.save("01_feature_extraction", metrics)
+labels = f"{LABELS_PER_CLASS} labels/class, {len(SEEDS)} seeds"
+headline = {
+    f"(a) logistic regression on pixels ({labels})": "{:.1%} ± {:.1%}".format(
+        *summary["pixels"]
+    ),
+    f"(b) same CNN from scratch ({labels})": "{:.1%} ± {:.1%}".format(
+        *summary["scratch"]
+    ),
+    f"(c) linear head on pretrained features ({labels})": "{:.1%} ± {:.1%}".format(
+        *summary["pretrained"]
+    ),
+    "(c) minus the better of (a), (b)": f"{min(margin_pixels, margin_scratch) * 100:+.1f} points",
+}
+path = results.save("01_feature_extraction", metrics, headline=headline)
 print(f"wrote {path}")
 
 # %% [markdown]
