@@ -20,18 +20,23 @@ embeddings = hub.sentence_embeddings(
 another implementation carrying the same weights, for example the
 from-scratch `dl4keras.attention.MultiHeadAttention`: if the embeddings do
 not change, the from-scratch layer computes what the built-in one does.
+
+`attention_maps` returns what every head of every layer attends to for one
+sentence, ready for `dl4keras.viz.attention_grid`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
     "MissingModelError",
+    "attention_maps",
     "load_minilm",
     "minilm_path",
     "sentence_embeddings",
@@ -144,7 +149,11 @@ def load_minilm(sequence_length=128):
             "Loading a Hugging Face checkpoint with KerasHub needs the `safetensors` "
             "package, which KerasHub does not install: `pip install safetensors`."
         )
-    import keras_hub
+    with warnings.catch_warnings():
+        # In Jupyter without ipywidgets, huggingface_hub's `tqdm.auto` import warns
+        # "IProgress not found"; nothing is downloaded here, so no progress bar.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import keras_hub
 
     backbone = keras_hub.models.BertBackbone.from_preset(str(path))
     preprocessor = keras_hub.models.BertTextEmbedderPreprocessor.from_preset(
@@ -423,3 +432,117 @@ def swap_attention(backbone, layer_cls):
                 if getattr(model, name, None) is not None:
                     setattr(model, name, None)
     return len(plan)
+
+
+# ---------------------------------------------------------------- attention maps
+
+
+def _encoder_chain(backbone):
+    """The backbone's encoder blocks and the functional tensors that feed the first.
+
+    Returns `(blocks, first_input, padding_mask)`: `first_input` is the sequence
+    the first block receives (the embeddings), `padding_mask` the tensor passed as
+    its `padding_mask` (or `None`). Raises `ValueError` unless the blocks are
+    applied one after the other, each on the previous block's output.
+    """
+    blocks = list(getattr(backbone, "transformer_layers", None) or [])
+    if not blocks:
+        raise ValueError(
+            "`backbone` must be a KerasHub encoder backbone with a `transformer_layers` "
+            "list (BertBackbone, RobertaBackbone, DistilBertBackbone, ...). "
+            f"Received: {type(backbone).__name__} without one."
+        )
+    if "return_attention_scores" not in inspect.signature(blocks[0].call).parameters:
+        raise ValueError(
+            f"The encoder blocks of {type(backbone).__name__} "
+            f"({type(blocks[0]).__name__}) cannot return their attention scores: their "
+            "call() has no `return_attention_scores` argument."
+        )
+    nodes = []
+    for block in blocks:
+        if len(getattr(block, "_inbound_nodes", [])) != 1:
+            raise ValueError(
+                f"Encoder block {block.name!r} is not called exactly once in the "
+                "backbone's functional graph; cannot follow it."
+            )
+        nodes.append(block._inbound_nodes[0])
+    for previous, node in zip(nodes, nodes[1:]):
+        if node.arguments.args[0] is not previous.outputs[0]:
+            raise ValueError(
+                f"Block {node.operation.name!r} does not take the output of "
+                f"{previous.operation.name!r} as its input: the backbone does more "
+                "between its encoder blocks than `attention_maps` can follow."
+            )
+    padding_mask = nodes[0].arguments.kwargs.get("padding_mask")
+    return blocks, nodes[0].arguments.args[0], padding_mask
+
+
+def attention_maps(backbone, preprocessor, sentence):
+    """The attention weights of every layer and head of an encoder for one sentence.
+
+    The sentence is preprocessed (tokenized, `[CLS]`/`[SEP]` added, padded),
+    the backbone computes its embeddings, and each encoder block is run once
+    more, eagerly, with `return_attention_scores=True`, the option KerasHub's
+    `TransformerEncoder` has for this. The blocks use whatever attention
+    layer they hold (the built-in one, or the from-scratch
+    `dl4keras.attention.MultiHeadAttention` after `swap_attention`); the
+    backbone is not modified. Padding positions are dropped from the result.
+
+    Args:
+        backbone: a KerasHub encoder backbone whose `transformer_layers` are
+            applied one after another, e.g. the `BertBackbone` of
+            `load_minilm`.
+        preprocessor: its preprocessor (e.g. from `load_minilm`): maps a
+            list of strings to the backbone's input dict with a
+            `"padding_mask"` entry, and has a `tokenizer` with `id_to_token`.
+        sentence: the string to analyse. It is truncated to the
+            preprocessor's `sequence_length` tokens.
+
+    Returns:
+        A tuple `(tokens, weights)`: `tokens`, the list of the `T` token
+        strings (WordPiece pieces, `[CLS]` and `[SEP]` included, padding
+        excluded); `weights`, a float32 numpy array of shape
+        `(layers, heads, T, T)` where `weights[l, h, i, j]` is how much token
+        `i` attends to token `j` in head `h` of layer `l` (each row sums to 1).
+
+    Raises:
+        ValueError: if `sentence` is not a non-empty string, or `backbone`
+            is not an encoder whose blocks can return their attention scores.
+
+    Example:
+
+    >>> backbone, preprocessor = load_minilm(sequence_length=32)
+    >>> tokens, weights = attention_maps(backbone, preprocessor, "The cat sat.")
+    >>> tokens
+    ['[CLS]', 'the', 'cat', 'sat', '.', '[SEP]']
+    >>> weights.shape
+    (6, 12, 6, 6)
+    """
+    import keras
+    from keras import ops
+
+    if not isinstance(sentence, str) or not sentence.strip():
+        raise ValueError(
+            f"`sentence` must be a non-empty string. Received: sentence={sentence!r:.200}"
+        )
+    blocks, embedded, padding_tensor = _encoder_chain(backbone)
+    inputs = preprocessor([sentence])
+    if not isinstance(inputs, dict) or "padding_mask" not in inputs:
+        raise ValueError(
+            "`preprocessor([sentence])` must return the backbone's input dict with a "
+            f"'padding_mask' entry. Received: {type(inputs).__name__}"
+        )
+    embed = keras.Model(backbone.inputs, embedded)
+    x = embed(inputs, training=False)
+    padding_mask = inputs["padding_mask"] if padding_tensor is not None else None
+    weights = []
+    for block in blocks:
+        x, scores = block(
+            x, padding_mask=padding_mask, training=False, return_attention_scores=True
+        )
+        weights.append(ops.convert_to_numpy(ops.cast(scores[0], "float32")))
+    real = np.asarray(ops.convert_to_numpy(inputs["padding_mask"])[0]).astype(bool)
+    ids = np.asarray(ops.convert_to_numpy(inputs["token_ids"])[0])[real]
+    tokens = [preprocessor.tokenizer.id_to_token(int(i)) for i in ids]
+    stacked = np.stack(weights)[:, :, real][:, :, :, real]
+    return tokens, stacked.astype("float32")

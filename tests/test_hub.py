@@ -185,3 +185,70 @@ def test_swap_attention_bad_input():
         hub.swap_attention(model, MultiHeadAttention)
     # Nothing was replaced by the failed attempts.
     assert type(block._self_attention_layer) is keras.layers.MultiHeadAttention
+
+
+# ---------------------------------------------------------------- attention maps
+
+EXAMPLE = "The animal didn't cross the street because it was too tired."
+
+
+def test_attention_maps_tokens_shape_and_rows(minilm):
+    backbone, preprocessor = minilm
+    tokens, weights = hub.attention_maps(backbone, preprocessor, "Attention is all you need.")
+    assert tokens == ["[CLS]", "attention", "is", "all", "you", "need", ".", "[SEP]"]
+    assert weights.shape == (6, 12, 8, 8) and weights.dtype == np.float32
+    # Padding is dropped, and it got no weight: the rows over the real tokens sum to 1.
+    assert weights.min() >= 0
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    # A sentence longer than the preprocessor's sequence_length is truncated.
+    tokens, weights = hub.attention_maps(backbone, preprocessor, "word " * 50)
+    assert len(tokens) == SEQUENCE_LENGTH and tokens[-1] == "[SEP]"
+    assert weights.shape == (6, 12, SEQUENCE_LENGTH, SEQUENCE_LENGTH)
+
+
+def test_attention_maps_match_each_attention_layer(minilm):
+    """Recomputed independently: each block's attention layer on the block's input."""
+    backbone, preprocessor = minilm
+    tokens, weights = hub.attention_maps(backbone, preprocessor, EXAMPLE)
+    n = len(tokens)
+    inputs = preprocessor([EXAMPLE])
+    padding = keras.ops.convert_to_numpy(inputs["padding_mask"]).astype(bool)
+    mask = np.broadcast_to(padding[:, None, :], (1, SEQUENCE_LENGTH, SEQUENCE_LENGTH))
+    blocks = encoder_blocks(backbone)
+    for index in (0, 3, 5):
+        feeding = blocks[index - 1] if index else backbone.get_layer("embeddings_dropout")
+        x = keras.Model(backbone.inputs, feeding.output)(inputs)
+        _, scores = blocks[index]._self_attention_layer(
+            x, x, attention_mask=mask, return_attention_scores=True
+        )
+        expected = keras.ops.convert_to_numpy(scores)[0, :, :n, :n]
+        np.testing.assert_allclose(weights[index], expected, atol=1e-5)
+    # What the pretrained model is known to do: layer 0, head 2 attends to the
+    # previous token, layer 3, head 1 links "it" to "animal".
+    i = np.arange(1, n)
+    assert weights[0, 2, i, i - 1].mean() > 0.9
+    assert weights[3, 1, tokens.index("it"), tokens.index("animal")] > 0.4
+
+
+def test_attention_maps_use_the_swapped_layers():
+    backbone, preprocessor = hub.load_minilm(sequence_length=16)
+    _, before = hub.attention_maps(backbone, preprocessor, EXAMPLE)
+    assert hub.swap_attention(backbone, MultiHeadAttention) == 6
+    _, swapped = hub.attention_maps(backbone, preprocessor, EXAMPLE)
+    np.testing.assert_allclose(swapped, before, atol=1e-5)
+    # The maps come from the new layers: changing layer 2 changes layers 2-5 only.
+    attention = encoder_blocks(backbone)[2]._self_attention_layer
+    attention.query_kernel.assign(attention.query_kernel * 3.0)
+    _, perturbed = hub.attention_maps(backbone, preprocessor, EXAMPLE)
+    np.testing.assert_allclose(perturbed[:2], before[:2], atol=1e-5)
+    assert np.abs(perturbed[2] - before[2]).max() > 0.05
+
+
+def test_attention_maps_bad_input(minilm):
+    backbone, preprocessor = minilm
+    with pytest.raises(ValueError, match="`sentence` must be a non-empty string"):
+        hub.attention_maps(backbone, preprocessor, "  ")
+    with pytest.raises(ValueError, match="`sentence` must be a non-empty string"):
+        hub.attention_maps(backbone, preprocessor, ["two", "sentences"])
+    with pytest.raises(ValueError, match="transformer_layers"):
+        hub.attention_maps(tiny_encoder(), preprocessor, "A cat.")

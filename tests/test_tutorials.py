@@ -61,6 +61,7 @@ def test_tutorial_runs_offline_in_smoke_profile(script, tmp_path):
     assert payload["tutorial"] == script.stem
     assert payload["profile"] == "smoke"
     assert payload["versions"]["keras"].startswith("3.")
+    assert payload["headline"], "results.save(..., headline=...) names the key numbers"
     numbers = list(_numbers(payload["metrics"]))
     assert numbers, "the results file holds no measured numbers"
     assert all(math.isfinite(v) for v in numbers)
