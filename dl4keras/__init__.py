@@ -13,9 +13,13 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "attention", "backbones", "check", "cli", "data", "hub", "profiles", "results",
-    "tiny_resnet", "viz",
+    "tiny_resnet", "transformer", "viz", "vit",
 )
-_REEXPORTS = {"MultiHeadAttention": "attention"}
+_REEXPORTS = {
+    "MultiHeadAttention": "attention",
+    "TransformerEncoderBlock": "transformer",
+    "VisionTransformer": "vit",
+}
 """Public names re-exported at the top level, and the submodule that defines each."""
 
 

@@ -11,6 +11,8 @@ def test_version_and_public_api():
     from dl4keras import MultiHeadAttention, attention
 
     assert MultiHeadAttention is attention.MultiHeadAttention
+    assert dl4keras.VisionTransformer is dl4keras.vit.VisionTransformer
+    assert dl4keras.TransformerEncoderBlock is dl4keras.transformer.TransformerEncoderBlock
     assert dl4keras.backbones.build is not None
     assert {"MultiHeadAttention", "backbones", "profiles"} <= set(dir(dl4keras))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

@@ -1,0 +1,797 @@
+"""Transformer building blocks: position encodings and the encoder block.
+
+- `sinusoidal_encoding` / `SinusoidalPositionEncoding`: the fixed encoding of
+  "Attention Is All You Need" (Vaswani et al., 2017), for any length.
+- `PositionEmbedding`: learned 1-D position embeddings (BERT, GPT).
+- `PatchPositionEmbedding`: learned position embeddings over a 2-D grid of
+  image patches (ViT), with an optional class-token slot, and
+  `interpolate_position_embeddings` to resize them to another grid when a
+  model is fine-tuned at another image resolution.
+- `StochasticDepth`: drop path, the residual branch of whole samples dropped
+  during training (Huang et al., 2016; used by DeiT).
+- `TransformerEncoderBlock`: the pre-LayerNorm encoder block of ViT, built on
+  `dl4keras.attention.MultiHeadAttention`.
+
+Everything is written with `keras.ops`, honours the layer's dtype policy, and
+saves to `.keras` files.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import initializers, ops
+
+from dl4keras.attention import MultiHeadAttention
+
+__all__ = [
+    "PatchPositionEmbedding",
+    "PositionEmbedding",
+    "SinusoidalPositionEncoding",
+    "StochasticDepth",
+    "TransformerEncoderBlock",
+    "interpolate_position_embeddings",
+    "sinusoidal_encoding",
+]
+
+
+def _positive_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
+def _rate(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a float "
+            f"in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _check_sequence_shape(name, shape, dim=None):
+    shape = tuple(shape)
+    if len(shape) != 3:
+        raise ValueError(
+            f"`{name}` expects inputs of shape (batch, length, features). "
+            f"Received: inputs.shape={shape}"
+        )
+    if dim is not None and shape[-1] is not None and shape[-1] != dim:
+        raise ValueError(
+            f"`{name}` was built for {dim} features, but the inputs have "
+            f"{shape[-1]}. Received: inputs.shape={shape}"
+        )
+
+
+# --------------------------------------------------------------------------
+# Fixed sinusoidal encoding
+# --------------------------------------------------------------------------
+
+
+def sinusoidal_encoding(length, dim, max_wavelength=10000.0, dtype="float32"):
+    """The sinusoidal position encoding of "Attention Is All You Need".
+
+    `PE[pos, 2i] = sin(pos / max_wavelength^(2i/dim))` and
+    `PE[pos, 2i+1] = cos(pos / max_wavelength^(2i/dim))`: each pair of
+    features is a rotation at its own frequency, from one turn every 2π
+    positions down to one every `2π·max_wavelength` positions, so that
+    `PE[pos + k]` is a linear function of `PE[pos]` for every offset `k`.
+
+    Args:
+        length: Number of positions (an int or a scalar tensor).
+        dim: Number of features (an int; may be odd, the last cosine is
+            then dropped).
+        max_wavelength: The base of the geometric progression of
+            wavelengths (10000 in the paper).
+        dtype: The dtype of the result.
+
+    Returns:
+        A tensor of shape `(length, dim)`.
+
+    Example:
+
+    >>> pe = sinusoidal_encoding(50, 16)
+    >>> tuple(pe.shape)
+    (50, 16)
+    """
+    if not _positive_int(dim):
+        raise ValueError(f"`dim` must be a positive integer. Received: dim={dim!r}")
+    half = (dim + 1) // 2
+    positions = ops.cast(ops.arange(length), "float32")[:, None]  # (T, 1)
+    # 1 / max_wavelength^(2i/dim), i = 0 .. half-1
+    freqs = ops.exp(ops.cast(ops.arange(half), "float32") * (-2.0 * math.log(max_wavelength) / dim))
+    angles = positions * freqs[None, :]  # (T, half)
+    # Interleave: sin at even features, cos at odd features.
+    pe = ops.reshape(ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1), (-1, 2 * half))
+    return ops.cast(pe[:, :dim], dtype)
+
+
+@keras.saving.register_keras_serializable(package="dl4keras")
+class SinusoidalPositionEncoding(keras.layers.Layer):
+    """Fixed sinusoidal position encoding, for sequences of any length.
+
+    Computes `sinusoidal_encoding(T, d)` for inputs of shape `(batch, T, d)`
+    and adds it to them (`add_to_inputs=True`, the Transformer's input
+    layer) or returns it broadcast to the input shape. The layer has no
+    weights; the encoding is computed in float32 and cast to the layer's
+    compute dtype.
+
+    Args:
+        max_wavelength: The base of the wavelengths (10000 in the paper).
+        add_to_inputs: If `True` (default), return `inputs + encoding`;
+            if `False`, return the encoding alone, shape of the inputs.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Tensor of shape `(batch, T, d)`.
+
+    Returns:
+        A tensor of shape `(batch, T, d)`.
+
+    Example:
+
+    >>> x = keras.random.normal((2, 10, 16))
+    >>> tuple(SinusoidalPositionEncoding()(x).shape)
+    (2, 10, 16)
+    """
+
+    def __init__(self, max_wavelength=10000.0, add_to_inputs=True, **kwargs):
+        if (
+            isinstance(max_wavelength, bool)
+            or not isinstance(max_wavelength, (int, float))
+            or max_wavelength <= 1
+        ):
+            raise ValueError(
+                "Received an invalid value for argument `max_wavelength`, expected "
+                f"a number > 1. Received: max_wavelength={max_wavelength!r}"
+            )
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.max_wavelength = float(max_wavelength)
+        self.add_to_inputs = bool(add_to_inputs)
+        self.built = True
+
+    def call(self, inputs):
+        _check_sequence_shape(self.name, inputs.shape)
+        inputs = ops.cast(inputs, self.compute_dtype)
+        shape = ops.shape(inputs)
+        pe = sinusoidal_encoding(shape[1], inputs.shape[-1], self.max_wavelength)
+        pe = ops.cast(pe, self.compute_dtype)[None]
+        if self.add_to_inputs:
+            return inputs + pe
+        return ops.broadcast_to(pe, shape)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"max_wavelength": self.max_wavelength, "add_to_inputs": self.add_to_inputs})
+        return config
+
+
+# --------------------------------------------------------------------------
+# Learned position embeddings
+# --------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="dl4keras")
+class PositionEmbedding(keras.layers.Layer):
+    """Learned 1-D position embeddings (one trained vector per position).
+
+    The layer holds a `(sequence_length, d)` weight; for inputs of shape
+    `(batch, T, d)` with `T <= sequence_length` it uses the first `T` rows.
+
+    Args:
+        sequence_length: The largest sequence length the layer accepts.
+        initializer: Initializer of the embeddings (default a truncated
+            normal with standard deviation 0.02, as BERT and ViT).
+        add_to_inputs: If `True` (default), return `inputs + embeddings`;
+            if `False`, return the embeddings broadcast to the inputs' shape.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Tensor of shape `(batch, T, d)`.
+
+    Returns:
+        A tensor of shape `(batch, T, d)`.
+
+    Example:
+
+    >>> layer = PositionEmbedding(sequence_length=32)
+    >>> tuple(layer(keras.ops.zeros((2, 10, 8))).shape)
+    (2, 10, 8)
+    """
+
+    def __init__(
+        self,
+        sequence_length,
+        initializer=None,
+        add_to_inputs=True,
+        **kwargs,
+    ):
+        if not _positive_int(sequence_length):
+            raise ValueError(
+                "Received an invalid value for argument `sequence_length`, expected "
+                f"a positive integer. Received: sequence_length={sequence_length!r}"
+            )
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.sequence_length = int(sequence_length)
+        self.initializer = initializers.get(
+            initializer or initializers.TruncatedNormal(stddev=0.02)
+        )
+        self.add_to_inputs = bool(add_to_inputs)
+
+    def build(self, input_shape):
+        _check_sequence_shape(self.name, input_shape)
+        if input_shape[-1] is None:
+            raise ValueError(
+                f"The last dimension of the inputs must be known. Received: "
+                f"input_shape={tuple(input_shape)}"
+            )
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.sequence_length, input_shape[-1]),
+            initializer=self.initializer,
+        )
+
+    def call(self, inputs):
+        _check_sequence_shape(self.name, inputs.shape, self.embeddings.shape[-1])
+        length = inputs.shape[1]
+        if length is not None and length > self.sequence_length:
+            raise ValueError(
+                f"The inputs have {length} positions, more than the layer's "
+                f"sequence_length={self.sequence_length}. Received: "
+                f"inputs.shape={tuple(inputs.shape)}"
+            )
+        inputs = ops.cast(inputs, self.compute_dtype)
+        shape = ops.shape(inputs)
+        emb = ops.cast(self.embeddings, self.compute_dtype)[None, : shape[1]]
+        if self.add_to_inputs:
+            return inputs + emb
+        return ops.broadcast_to(emb, shape)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "sequence_length": self.sequence_length,
+                "initializer": initializers.serialize(self.initializer),
+                "add_to_inputs": self.add_to_inputs,
+            }
+        )
+        return config
+
+
+def _grid(name, value):
+    given = value
+    if _positive_int(value):
+        value = (value, value)
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(_positive_int(v) for v in value)
+    ):
+        raise ValueError(
+            f"`{name}` must be a positive integer or a tuple of two positive "
+            f"integers (rows, columns). Received: {name}={given!r}"
+        )
+    return (int(value[0]), int(value[1]))
+
+
+def interpolate_position_embeddings(
+    embeddings, grid_size, new_grid_size, num_prefix_tokens=0, interpolation="bicubic"
+):
+    """Resizes learned 2-D position embeddings to a new patch grid.
+
+    To fine-tune a ViT at another image resolution, the position embeddings
+    of the patch grid are treated as a `grid_h × grid_w` image with `d`
+    channels and resized (bicubic by default, as in the ViT and DeiT code);
+    the class-token slot(s) in front are kept unchanged.
+
+    Args:
+        embeddings: Array of shape `(num_prefix_tokens + gh·gw, d)`, or with
+            a leading axis of 1.
+        grid_size: The current grid, an int or `(gh, gw)`.
+        new_grid_size: The new grid, an int or `(new_gh, new_gw)`.
+        num_prefix_tokens: Number of non-patch slots in front (1 for a class
+            token, 0 for none).
+        interpolation: `"bicubic"`, `"bilinear"`, `"nearest"` or any method
+            `keras.ops.image.resize` accepts.
+
+    Returns:
+        A NumPy array of shape `(num_prefix_tokens + new_gh·new_gw, d)` (with
+        the leading axis of 1 if the input had one). Resizing to the same
+        grid returns the embeddings unchanged.
+
+    Example:
+
+    >>> pe = np.random.normal(size=(1 + 4 * 4, 8)).astype("float32")
+    >>> interpolate_position_embeddings(pe, 4, 6, num_prefix_tokens=1).shape
+    (37, 8)
+    """
+    grid_size = _grid("grid_size", grid_size)
+    new_grid_size = _grid("new_grid_size", new_grid_size)
+    emb = np.asarray(keras.ops.convert_to_numpy(embeddings))
+    batched = emb.ndim == 3
+    if batched:
+        if emb.shape[0] != 1:
+            raise ValueError(
+                "`embeddings` must have shape (positions, d) or (1, positions, d). "
+                f"Received: embeddings.shape={emb.shape}"
+            )
+        emb = emb[0]
+    if emb.ndim != 2:
+        raise ValueError(
+            "`embeddings` must have shape (positions, d) or (1, positions, d). "
+            f"Received: embeddings.shape={emb.shape}"
+        )
+    gh, gw = grid_size
+    if emb.shape[0] != num_prefix_tokens + gh * gw:
+        raise ValueError(
+            f"`embeddings` has {emb.shape[0]} positions, but grid_size={grid_size} "
+            f"with num_prefix_tokens={num_prefix_tokens} needs "
+            f"{num_prefix_tokens} + {gh}·{gw} = {num_prefix_tokens + gh * gw}."
+        )
+    prefix, grid = emb[:num_prefix_tokens], emb[num_prefix_tokens:]
+    if new_grid_size == grid_size:
+        new = grid
+    else:
+        image = ops.convert_to_tensor(grid.reshape(1, gh, gw, -1).astype("float32"))
+        resized = ops.image.resize(
+            image,
+            new_grid_size,
+            interpolation=interpolation,
+            antialias=False,
+            data_format="channels_last",
+        )
+        new = np.asarray(ops.convert_to_numpy(resized)).reshape(-1, emb.shape[-1])
+    out = np.concatenate([prefix, new.astype(emb.dtype)], axis=0)
+    return out[None] if batched else out
+
+
+@keras.saving.register_keras_serializable(package="dl4keras")
+class PatchPositionEmbedding(keras.layers.Layer):
+    """Learned position embeddings over a 2-D grid of image patches.
+
+    One trained vector per patch of a `grid_h × grid_w` grid (the tokens in
+    row-major order, as `PatchEmbedding` flattens them), plus one slot in
+    front for the class token when `use_class_token=True`: the weight has
+    shape `(use_class_token + grid_h·grid_w, d)`, the layout of ViT and of
+    KerasHub's `ViTBackbone`.
+
+    Args:
+        grid_size: The patch grid, an int or a tuple `(grid_h, grid_w)`.
+        use_class_token: Whether the token sequence starts with a class
+            token, which gets a slot of its own.
+        initializer: Initializer of the embeddings (default a truncated
+            normal with standard deviation 0.02).
+        add_to_inputs: If `True` (default), return `inputs + embeddings`;
+            if `False`, return the embeddings broadcast to the inputs.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Tensor of shape `(batch, num_positions, d)` with
+            `num_positions = use_class_token + grid_h·grid_w`.
+
+    Returns:
+        A tensor of shape `(batch, num_positions, d)`.
+
+    Example:
+
+    >>> layer = PatchPositionEmbedding((4, 4), use_class_token=True)
+    >>> tuple(layer(keras.ops.zeros((2, 17, 32))).shape)
+    (2, 17, 32)
+    >>> layer.interpolated((6, 6)).shape   # to fine-tune at 1.5× resolution
+    (37, 32)
+    """
+
+    def __init__(
+        self,
+        grid_size,
+        use_class_token=False,
+        initializer=None,
+        add_to_inputs=True,
+        **kwargs,
+    ):
+        grid_size = _grid("grid_size", grid_size)
+        super().__init__(**kwargs)
+        self.grid_size = grid_size
+        self.use_class_token = bool(use_class_token)
+        self.num_prefix_tokens = int(self.use_class_token)
+        self.num_positions = self.num_prefix_tokens + grid_size[0] * grid_size[1]
+        self.initializer = initializers.get(
+            initializer or initializers.TruncatedNormal(stddev=0.02)
+        )
+        self.add_to_inputs = bool(add_to_inputs)
+
+    def _check(self, shape, dim=None):
+        _check_sequence_shape(self.name, shape, dim)
+        if shape[1] is not None and shape[1] != self.num_positions:
+            extra = " + 1 class token" if self.use_class_token else ""
+            raise ValueError(
+                f"`{self.name}` expects {self.num_positions} tokens (a "
+                f"{self.grid_size[0]}×{self.grid_size[1]} grid{extra}). "
+                f"Received: inputs.shape={tuple(shape)}"
+            )
+
+    def build(self, input_shape):
+        self._check(tuple(input_shape))
+        if input_shape[-1] is None:
+            raise ValueError(
+                f"The last dimension of the inputs must be known. Received: "
+                f"input_shape={tuple(input_shape)}"
+            )
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.num_positions, input_shape[-1]),
+            initializer=self.initializer,
+        )
+
+    def call(self, inputs):
+        self._check(tuple(inputs.shape), self.embeddings.shape[-1])
+        inputs = ops.cast(inputs, self.compute_dtype)
+        emb = ops.cast(self.embeddings, self.compute_dtype)[None]
+        if self.add_to_inputs:
+            return inputs + emb
+        return ops.broadcast_to(emb, ops.shape(inputs))
+
+    def interpolated(self, new_grid_size, interpolation="bicubic"):
+        """The embeddings resized to `new_grid_size`, a NumPy array.
+
+        See `interpolate_position_embeddings`; the class-token slot is kept.
+        Assign the result to the layer of a model built for the new grid.
+        """
+        return interpolate_position_embeddings(
+            self.embeddings,
+            self.grid_size,
+            new_grid_size,
+            num_prefix_tokens=self.num_prefix_tokens,
+            interpolation=interpolation,
+        )
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "grid_size": self.grid_size,
+                "use_class_token": self.use_class_token,
+                "initializer": initializers.serialize(self.initializer),
+                "add_to_inputs": self.add_to_inputs,
+            }
+        )
+        return config
+
+
+# --------------------------------------------------------------------------
+# Stochastic depth
+# --------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="dl4keras")
+class StochasticDepth(keras.layers.Layer):
+    """Drop path: zeroes a residual branch for whole samples during training.
+
+    In training, each sample's input is kept with probability `1 - rate`
+    (and scaled by `1 / (1 - rate)`, so the expectation is unchanged) or
+    replaced by zeros; at inference the layer is the identity. Applied to a
+    residual branch, `x + StochasticDepth(rate)(f(x))`, it skips the whole
+    block for the dropped samples (Huang et al., 2016).
+
+    Args:
+        rate: Probability of dropping a sample's branch, a float in `[0, 1)`.
+        seed: Optional integer seed.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Tensor of shape `(batch, ...)`.
+        training: Python boolean; the layer only drops in training.
+
+    Returns:
+        A tensor of the shape of `inputs`.
+
+    Example:
+
+    >>> layer = StochasticDepth(0.5, seed=1)
+    >>> x = keras.ops.ones((4, 3, 2))
+    >>> y = layer(x, training=True)   # each sample all 0 or all 2
+    """
+
+    def __init__(self, rate, seed=None, **kwargs):
+        rate = _rate("rate", rate)
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.rate = rate
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed) if rate > 0 else None
+        self.built = True
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0.0:
+            return inputs
+        keep = 1.0 - self.rate
+        shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
+        random = keras.random.uniform(shape, seed=self.seed_generator)
+        mask = ops.cast(random < keep, inputs.dtype)
+        return inputs * mask / ops.cast(keep, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "seed": self.seed})
+        return config
+
+
+# --------------------------------------------------------------------------
+# The encoder block
+# --------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="dl4keras")
+class TransformerEncoderBlock(keras.layers.Layer):
+    """Pre-LayerNorm Transformer encoder block (the block of ViT).
+
+    ```
+    x = x + drop_path(dropout(MHA(LN1(x))))
+    x = x + drop_path(MLP(LN2(x)))     MLP = Dense(mlp_dim, gelu) → dropout
+                                              → Dense(hidden_dim) → dropout
+    ```
+
+    Normalising *before* each sublayer keeps a clean residual path from
+    input to output, which trains stably without warm-up tricks (Xiong et
+    al., 2020). The sublayers and their names (`ln_1`, `mha`, `ln_2`,
+    `dense_1`, `dense_2`) mirror KerasHub's `ViTEncoderBlock`, whose weights
+    load into this block unchanged.
+
+    Args:
+        hidden_dim: Feature size of the tokens (input and output).
+        num_heads: Number of attention heads; must divide `hidden_dim`
+            (each head has `hidden_dim // num_heads` features).
+        mlp_dim: Hidden size of the MLP (usually `4 * hidden_dim`).
+        dropout: Dropout rate after the attention output and inside the MLP.
+        attention_dropout: Dropout rate on the attention weights.
+        stochastic_depth: Drop-path rate of both residual branches (whole
+            samples, training only); see `StochasticDepth`.
+        layer_norm_epsilon: Epsilon of both LayerNormalizations.
+        activation: Activation of the MLP's hidden layer.
+        use_attention_bias: Whether the attention projections use biases.
+        use_mlp_bias: Whether the MLP's dense layers use biases.
+        kernel_initializer: Initializer of the dense kernels.
+        seed: Optional integer seeding the dropouts.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Tensor of shape `(batch, T, hidden_dim)`.
+        attention_mask: Optional boolean mask broadcastable to
+            `(batch, T, T)`: `True` where token `t` may attend to token `s`.
+        training: Python boolean: dropout and drop path are active only in
+            training.
+        return_attention_scores: If `True`, also return the attention
+            weights.
+        mask: Keras padding mask of shape `(batch, T)` (passed
+            automatically); padded tokens are not attended to.
+
+    Returns:
+        The output, of shape `(batch, T, hidden_dim)`, or the tuple
+        `(output, scores)` with `scores` of shape `(batch, num_heads, T, T)`
+        when `return_attention_scores=True`.
+
+    Example:
+
+    >>> block = TransformerEncoderBlock(hidden_dim=32, num_heads=4, mlp_dim=64)
+    >>> x = keras.random.normal((2, 10, 32))
+    >>> y, scores = block(x, return_attention_scores=True)
+    >>> tuple(y.shape), tuple(scores.shape)
+    ((2, 10, 32), (2, 4, 10, 10))
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        num_heads,
+        mlp_dim,
+        dropout=0.0,
+        attention_dropout=0.0,
+        stochastic_depth=0.0,
+        layer_norm_epsilon=1e-6,
+        activation="gelu",
+        use_attention_bias=True,
+        use_mlp_bias=True,
+        kernel_initializer="glorot_uniform",
+        seed=None,
+        **kwargs,
+    ):
+        for name, value in (
+            ("hidden_dim", hidden_dim),
+            ("num_heads", num_heads),
+            ("mlp_dim", mlp_dim),
+        ):
+            if not _positive_int(value):
+                raise ValueError(
+                    f"Received an invalid value for argument `{name}`, expected a "
+                    f"positive integer. Received: {name}={value!r}"
+                )
+        if hidden_dim % num_heads:
+            raise ValueError(
+                f"`hidden_dim` must be divisible by `num_heads`: each head gets "
+                f"hidden_dim / num_heads features. Received: hidden_dim={hidden_dim}, "
+                f"num_heads={num_heads} ({hidden_dim} / {num_heads} = "
+                f"{hidden_dim / num_heads:g})"
+            )
+        dropout = _rate("dropout", dropout)
+        attention_dropout = _rate("attention_dropout", attention_dropout)
+        stochastic_depth = _rate("stochastic_depth", stochastic_depth)
+        if (
+            isinstance(layer_norm_epsilon, bool)
+            or not isinstance(layer_norm_epsilon, (int, float))
+            or layer_norm_epsilon <= 0
+        ):
+            raise ValueError(
+                "Received an invalid value for argument `layer_norm_epsilon`, expected "
+                f"a positive float. Received: layer_norm_epsilon={layer_norm_epsilon!r}"
+            )
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.hidden_dim = int(hidden_dim)
+        self.num_heads = int(num_heads)
+        self.mlp_dim = int(mlp_dim)
+        self.dropout_rate = dropout
+        self.attention_dropout = attention_dropout
+        self.stochastic_depth = stochastic_depth
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.activation = keras.activations.get(activation)
+        self.use_attention_bias = bool(use_attention_bias)
+        self.use_mlp_bias = bool(use_mlp_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.seed = seed
+
+        policy = self.dtype_policy
+        init = initializers.serialize(self.kernel_initializer)
+
+        def seed_of(i):
+            return None if seed is None else seed + i
+
+        self.ln_1 = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_1"
+        )
+        self.mha = MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=self.hidden_dim // self.num_heads,
+            dropout=attention_dropout,
+            use_bias=self.use_attention_bias,
+            kernel_initializer=initializers.get(init),
+            seed=seed_of(0),
+            dtype=policy,
+            name="mha",
+        )
+        self.attention_output_dropout = keras.layers.Dropout(
+            dropout, seed=seed_of(1), dtype=policy, name="dropout"
+        )
+        self.ln_2 = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2"
+        )
+        self.dense_1 = keras.layers.Dense(
+            self.mlp_dim,
+            activation=self.activation,
+            use_bias=self.use_mlp_bias,
+            kernel_initializer=initializers.get(init),
+            dtype=policy,
+            name="dense_1",
+        )
+        self.mlp_dropout_1 = keras.layers.Dropout(
+            dropout, seed=seed_of(2), dtype=policy, name="mlp_dropout_1"
+        )
+        self.dense_2 = keras.layers.Dense(
+            self.hidden_dim,
+            use_bias=self.use_mlp_bias,
+            kernel_initializer=initializers.get(init),
+            dtype=policy,
+            name="dense_2",
+        )
+        self.mlp_dropout_2 = keras.layers.Dropout(
+            dropout, seed=seed_of(3), dtype=policy, name="mlp_dropout_2"
+        )
+        self.drop_path_1 = StochasticDepth(
+            stochastic_depth, seed=seed_of(4), dtype=policy, name="drop_path_1"
+        )
+        self.drop_path_2 = StochasticDepth(
+            stochastic_depth, seed=seed_of(5), dtype=policy, name="drop_path_2"
+        )
+
+    def _check_shape(self, shape):
+        _check_sequence_shape(self.name, shape)
+        if shape[-1] is not None and shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"`{self.name}` has hidden_dim={self.hidden_dim}, but the inputs "
+                f"have {shape[-1]} features. Received: inputs.shape={tuple(shape)}"
+            )
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        self._check_shape(input_shape)
+        self.ln_1.build(input_shape)
+        self.mha.build(input_shape, input_shape)
+        self.ln_2.build(input_shape)
+        self.dense_1.build(input_shape)
+        self.dense_2.build((*input_shape[:-1], self.mlp_dim))
+
+    def call(
+        self,
+        inputs,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+        mask=None,
+    ):
+        self._check_shape(tuple(inputs.shape))
+        x = ops.cast(inputs, self.compute_dtype)
+        y = self.ln_1(x)
+        attention = self.mha(
+            y,
+            y,
+            query_mask=mask,
+            value_mask=mask,
+            attention_mask=attention_mask,
+            return_attention_scores=return_attention_scores,
+            training=training,
+        )
+        if return_attention_scores:
+            attention, scores = attention
+        attention = self.attention_output_dropout(attention, training=training)
+        x = x + self.drop_path_1(attention, training=training)
+
+        y = self.ln_2(x)
+        y = self.dense_1(y)
+        y = self.mlp_dropout_1(y, training=training)
+        y = self.dense_2(y)
+        y = self.mlp_dropout_2(y, training=training)
+        x = x + self.drop_path_2(y, training=training)
+        if return_attention_scores:
+            return x, scores
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_output_spec(
+        self, inputs, attention_mask=None, training=None, return_attention_scores=False, mask=None
+    ):
+        shape = tuple(inputs.shape)
+        output = keras.KerasTensor(shape, dtype=self.compute_dtype)
+        if return_attention_scores:
+            scores = keras.KerasTensor(
+                (shape[0], self.num_heads, shape[1], shape[1]), dtype=self.compute_dtype
+            )
+            return output, scores
+        return output
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "mlp_dim": self.mlp_dim,
+                "dropout": self.dropout_rate,
+                "attention_dropout": self.attention_dropout,
+                "stochastic_depth": self.stochastic_depth,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "activation": keras.activations.serialize(self.activation),
+                "use_attention_bias": self.use_attention_bias,
+                "use_mlp_bias": self.use_mlp_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "seed": self.seed,
+            }
+        )
+        return config

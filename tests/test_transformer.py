@@ -1,0 +1,271 @@
+"""Tests for dl4keras.transformer: position encodings, drop path, the encoder block."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from dl4keras.transformer import (
+    PatchPositionEmbedding,
+    PositionEmbedding,
+    SinusoidalPositionEncoding,
+    StochasticDepth,
+    TransformerEncoderBlock,
+    interpolate_position_embeddings,
+    sinusoidal_encoding,
+)
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def roundtrip(layer, x, tmp_path, **call_kwargs):
+    """Saves a one-layer model to .keras, loads it in safe mode, returns both outputs."""
+    inputs = keras.Input(x.shape[1:])
+    model = keras.Model(inputs, layer(inputs, **call_kwargs))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    return np.asarray(model(x)), np.asarray(loaded(x)), loaded
+
+
+# ------------------------------------------------------------------ sinusoidal
+
+
+def test_sinusoidal_matches_paper_formula():
+    pe = np.asarray(sinusoidal_encoding(7, 6))
+    for pos in range(7):
+        for i in range(3):
+            angle = pos / 10000 ** (2 * i / 6)
+            assert pe[pos, 2 * i] == pytest.approx(math.sin(angle), abs=1e-5)
+            assert pe[pos, 2 * i + 1] == pytest.approx(math.cos(angle), abs=1e-5)
+    assert np.asarray(sinusoidal_encoding(4, 5)).shape == (4, 5)  # odd dim
+
+
+def test_sinusoidal_layer_add_or_return_any_length(tmp_path):
+    x = rand(2, 9, 8)
+    added = np.asarray(SinusoidalPositionEncoding()(x))
+    enc = np.asarray(SinusoidalPositionEncoding(add_to_inputs=False)(x))
+    np.testing.assert_allclose(added, x + np.asarray(sinusoidal_encoding(9, 8))[None], atol=1e-6)
+    np.testing.assert_allclose(enc[1], np.asarray(sinusoidal_encoding(9, 8)), atol=1e-6)
+    # Any length, with a symbolic length too.
+    assert SinusoidalPositionEncoding()(rand(1, 50, 8)).shape == (1, 50, 8)
+    inputs = keras.Input((None, 8))
+    model = keras.Model(inputs, SinusoidalPositionEncoding()(inputs))
+    assert model(rand(1, 13, 8)).shape == (1, 13, 8)
+    ours, loaded, _ = roundtrip(SinusoidalPositionEncoding(max_wavelength=100.0), x, tmp_path)
+    np.testing.assert_allclose(ours, loaded)
+    with pytest.raises(ValueError, match="max_wavelength=0"):
+        SinusoidalPositionEncoding(max_wavelength=0)
+
+
+def test_sinusoidal_mixed_precision_dtype():
+    layer = SinusoidalPositionEncoding(dtype="mixed_float16")
+    assert layer(rand(1, 4, 8)).dtype == "float16"
+
+
+# ------------------------------------------------------------------- learned
+
+
+def test_position_embedding_1d(tmp_path):
+    layer = PositionEmbedding(sequence_length=10)
+    x = rand(2, 6, 4)
+    out = np.asarray(layer(x))
+    np.testing.assert_allclose(
+        out - x, np.broadcast_to(layer.embeddings.numpy()[:6], (2, 6, 4)), atol=1e-6
+    )
+    ours, loaded, _ = roundtrip(PositionEmbedding(10, add_to_inputs=False), x, tmp_path)
+    np.testing.assert_allclose(ours, loaded)
+    with pytest.raises(ValueError, match="11 positions.*sequence_length=10"):
+        layer(rand(1, 11, 4))
+    with pytest.raises(ValueError, match="sequence_length=0"):
+        PositionEmbedding(0)
+
+
+def test_patch_position_embedding_layout_and_checks(tmp_path):
+    layer = PatchPositionEmbedding((2, 3), use_class_token=True)
+    x = rand(2, 7, 4)
+    assert layer(x).shape == (2, 7, 4)
+    assert tuple(layer.embeddings.shape) == (7, 4)
+    with pytest.raises(ValueError, match="expects 7 tokens.*2×3 grid"):
+        layer(rand(2, 6, 4))
+    with pytest.raises(ValueError, match=r"grid_size=\(0, 3\)"):
+        PatchPositionEmbedding((0, 3))
+    ours, loaded, _ = roundtrip(PatchPositionEmbedding(3), rand(2, 9, 4), tmp_path)
+    np.testing.assert_allclose(ours, loaded)
+
+
+def test_interpolate_same_size_is_identity():
+    pe = rand(1 + 12, 5)
+    same = interpolate_position_embeddings(pe, (3, 4), (3, 4), num_prefix_tokens=1)
+    np.testing.assert_array_equal(same, pe)
+    layer = PatchPositionEmbedding((3, 4), use_class_token=True)
+    layer.build((None, 13, 5))
+    np.testing.assert_allclose(layer.interpolated((3, 4)), layer.embeddings.numpy(), atol=1e-7)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_interpolate_new_size_shape_and_smoothness(interpolation):
+    # A smooth (linear) function of the patch position, + a class-token slot.
+    gh, gw, d = 4, 4, 3
+    rows, cols = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+    grid = np.stack([rows, cols, rows + 2 * cols], -1).reshape(-1, d).astype("float32")
+    cls = np.full((1, d), 7.0, "float32")
+    pe = np.concatenate([cls, grid])[None]  # (1, 17, 3), batched form
+    new = interpolate_position_embeddings(
+        pe, 4, (8, 6), num_prefix_tokens=1, interpolation=interpolation
+    )
+    assert new.shape == (1, 1 + 8 * 6, d)
+    np.testing.assert_array_equal(new[0, 0], cls[0])  # class-token slot kept
+    new_grid = new[0, 1:].reshape(8, 6, d)
+    # Half-pixel centres: new index i ↔ old coordinate (i + 0.5)·old/new − 0.5.
+    r = (np.arange(8) + 0.5) * gh / 8 - 0.5
+    c = (np.arange(6) + 0.5) * gw / 6 - 0.5
+    # Where the kernel's support lies inside the grid (2 px for bilinear, 4
+    # for bicubic), both reproduce a linear function exactly.
+    margin = 0 if interpolation == "bilinear" else 1
+    inner_r = (r >= margin) & (r <= gh - 1 - margin)
+    inner_c = (c >= margin) & (c <= gw - 1 - margin)
+    assert inner_r.any() and inner_c.any()
+    expected_rows = np.broadcast_to(r[:, None], (8, 6))
+    tol = 1e-4
+    got = new_grid[..., 0][np.ix_(inner_r, inner_c)]
+    np.testing.assert_allclose(got, expected_rows[np.ix_(inner_r, inner_c)], atol=tol)
+    # Smooth: neighbouring values differ by no more than in the original grid.
+    assert np.abs(np.diff(new_grid[..., 2], axis=1)).max() <= 2.0 + 1e-4
+    assert np.abs(np.diff(new_grid[..., 2], axis=0)).max() <= 1.0 + 1e-4
+    with pytest.raises(ValueError, match="17 positions.*grid_size=\\(3, 3\\)"):
+        interpolate_position_embeddings(pe, 3, 4, num_prefix_tokens=1)
+
+
+# ------------------------------------------------------------ stochastic depth
+
+
+def test_stochastic_depth_drops_whole_samples_in_training_only():
+    layer = StochasticDepth(0.5, seed=3)
+    x = np.ones((64, 3, 2), "float32")
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)  # inference: identity
+    out = np.asarray(layer(x, training=True))
+    per_sample = out.reshape(64, -1)
+    # Every sample is either dropped entirely (0) or kept and scaled by 1/keep (2).
+    assert set(np.unique(per_sample)) <= {0.0, 2.0}
+    assert np.all(per_sample.min(1) == per_sample.max(1))
+    dropped = (per_sample[:, 0] == 0).sum()
+    assert 10 < dropped < 54
+    with pytest.raises(ValueError, match="rate=1.5"):
+        StochasticDepth(1.5)
+
+
+# ------------------------------------------------------------------- the block
+
+
+def test_block_shapes_and_scores():
+    block = TransformerEncoderBlock(hidden_dim=8, num_heads=2, mlp_dim=16)
+    x = rand(2, 5, 8)
+    y, scores = block(x, return_attention_scores=True)
+    assert y.shape == (2, 5, 8) and scores.shape == (2, 2, 5, 5)
+    np.testing.assert_allclose(np.asarray(scores).sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(block(x)), np.asarray(y), atol=1e-5)
+    inputs = keras.Input((None, 8))
+    out, sc = block(inputs, return_attention_scores=True)
+    assert out.shape == (None, None, 8) and sc.shape == (None, 2, None, None)
+
+
+def test_block_is_pre_norm():
+    """Recomputes the block by hand: x + MHA(LN1 x); then + MLP(LN2 ·)."""
+    block = TransformerEncoderBlock(hidden_dim=8, num_heads=2, mlp_dim=16)
+    x = rand(2, 4, 8)
+    y = np.asarray(block(x))
+    h = x + np.asarray(block.mha(block.ln_1(x), block.ln_1(x)))
+    expected = h + np.asarray(block.dense_2(block.dense_1(block.ln_2(h))))
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+def test_block_attention_mask():
+    block = TransformerEncoderBlock(hidden_dim=8, num_heads=2, mlp_dim=16)
+    x = rand(1, 4, 8)
+    mask = np.tril(np.ones((1, 4, 4), bool))
+    _, scores = block(x, attention_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(np.asarray(scores)[..., ~mask[0]], 0.0, atol=1e-7)
+    # Token 0 sees only itself: changing later tokens does not change it.
+    x2 = x.copy()
+    x2[:, 1:] += 1.0
+    a = np.asarray(block(x, attention_mask=mask))[:, 0]
+    b = np.asarray(block(x2, attention_mask=mask))[:, 0]
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_block_stochastic_depth():
+    keras.utils.set_random_seed(1)
+    block = TransformerEncoderBlock(8, 2, 16, stochastic_depth=0.5, seed=2)
+    plain = TransformerEncoderBlock(8, 2, 16)
+    x = rand(64, 3, 8)
+    block(x)
+    plain(x)
+    plain.set_weights(block.get_weights())
+    # Inference: identity drop path → the plain block.
+    np.testing.assert_allclose(np.asarray(block(x)), np.asarray(plain(x)), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(block(x, training=False)), np.asarray(plain(x)), atol=1e-5
+    )
+    # Training: both branches are dropped together for about 1/4 of the
+    # samples, whose output is then exactly their input.
+    out = np.asarray(block(x, training=True))
+    unchanged = np.all(np.isclose(out, x, atol=1e-6), axis=(1, 2))
+    assert 3 <= unchanged.sum() <= 35
+    assert (~unchanged).sum() > 0
+
+
+def test_block_serialization_roundtrip(tmp_path):
+    block = TransformerEncoderBlock(
+        8,
+        2,
+        16,
+        dropout=0.1,
+        attention_dropout=0.1,
+        stochastic_depth=0.2,
+        layer_norm_epsilon=1e-5,
+        seed=4,
+    )
+    x = rand(2, 5, 8)
+    ours, loaded, model = roundtrip(block, x, tmp_path)
+    np.testing.assert_allclose(ours, loaded, atol=1e-6)
+    config = model.layers[-1].get_config()
+    assert config["stochastic_depth"] == 0.2 and config["layer_norm_epsilon"] == 1e-5
+    assert (
+        TransformerEncoderBlock.from_config(block.get_config()).get_config() == block.get_config()
+    )
+
+
+def test_block_bad_arguments():
+    with pytest.raises(ValueError, match=r"hidden_dim=10, num_heads=3 \(10 / 3 = 3.33333\)"):
+        TransformerEncoderBlock(10, 3, 16)
+    with pytest.raises(ValueError, match="dropout=1.0"):
+        TransformerEncoderBlock(8, 2, 16, dropout=1.0)
+    block = TransformerEncoderBlock(8, 2, 16)
+    with pytest.raises(ValueError, match="hidden_dim=8.*6 features"):
+        block(rand(1, 3, 6))
+
+
+def test_block_mixed_precision():
+    block = TransformerEncoderBlock(8, 2, 16, dtype="mixed_float16")
+    y, scores = block(rand(2, 3, 8), return_attention_scores=True)
+    assert y.dtype == "float16"
+    assert all(w.dtype == "float32" for w in block.weights)
+
+
+def test_block_keras_padding_mask():
+    """A Keras mask (from Embedding(mask_zero=True)) keeps padded tokens out of attention."""
+    tokens = np.array([[3, 5, 2, 0, 0]])
+    embed = keras.layers.Embedding(10, 8, mask_zero=True)
+    block = TransformerEncoderBlock(8, 2, 16)
+    x = embed(tokens)
+    _, scores = block(x, mask=embed.compute_mask(tokens), return_attention_scores=True)
+    scores = np.asarray(scores)
+    np.testing.assert_allclose(scores[0, :, :3, 3:], 0.0, atol=1e-7)
+    np.testing.assert_allclose(scores[0, :, :3].sum(-1), 1.0, atol=1e-5)
+    assert np.asarray(block.compute_mask(x, embed.compute_mask(tokens))).tolist() == [
+        [True, True, True, False, False]
+    ]

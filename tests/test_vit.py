@@ -1,0 +1,292 @@
+"""Tests for dl4keras.vit: the model, its configs, mixed precision, rollout, KerasHub weights."""
+
+import keras
+import numpy as np
+import pytest
+
+from dl4keras import vit
+from dl4keras.vit import (
+    CONFIGS,
+    ClassToken,
+    PatchEmbedding,
+    VisionTransformer,
+    attention_rollout,
+    load_keras_hub_weights,
+    rollout_matrix,
+)
+
+# A tiny model: 8×8 grey images, 2×2 patches → 16 tokens (+1 class token).
+TINY = dict(depth=2, hidden_dim=16, num_heads=2, mlp_dim=32)
+
+
+def images(n=2, size=8, channels=1, seed=0):
+    return np.random.default_rng(seed).uniform(size=(n, size, size, channels)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    keras.utils.set_random_seed(0)
+    return vit.build("vit_digits", **TINY)
+
+
+# --------------------------------------------------------------------- layers
+
+
+def test_patch_embedding_is_a_linear_map_of_each_patch():
+    layer = PatchEmbedding(patch_size=2, hidden_dim=3)
+    x = images(1, size=4)
+    tokens = np.asarray(layer(x))
+    assert tokens.shape == (1, 4, 3)
+    kernel, bias = (w.numpy() for w in layer.projection.weights)
+    # Token 1 is the patch at row 0, columns 2–3 (row-major order).
+    patch = x[0, 0:2, 2:4, :]
+    np.testing.assert_allclose(
+        tokens[0, 1], np.einsum("hwc,hwcd->d", patch, kernel) + bias, atol=1e-5
+    )
+    with pytest.raises(ValueError, match="width must be divisible.*6 is not divisible by 4"):
+        PatchEmbedding(4, 8)(np.zeros((1, 8, 6, 1), "float32"))
+    with pytest.raises(ValueError, match="built for images with 1 channel.*have 3"):
+        layer(np.zeros((1, 4, 4, 3), "float32"))
+
+
+def test_class_token_prepends():
+    layer = ClassToken()
+    out = np.asarray(layer(np.ones((2, 3, 4), "float32")))
+    assert out.shape == (2, 4, 4)
+    np.testing.assert_allclose(out[:, 0], np.broadcast_to(layer.token.numpy()[0], (2, 4)))
+    np.testing.assert_allclose(out[:, 1:], 1.0)
+
+
+# ---------------------------------------------------------------------- model
+
+
+def test_named_configs():
+    assert {k: CONFIGS[k]["hidden_dim"] for k in ("vit_tiny", "vit_small", "vit_base")} == {
+        "vit_tiny": 192,
+        "vit_small": 384,
+        "vit_base": 768,
+    }
+    for name, heads, mlp in (("vit_tiny", 3, 768), ("vit_small", 6, 1536), ("vit_base", 12, 3072)):
+        c = CONFIGS[name]
+        assert (c["patch_size"], c["depth"], c["num_heads"], c["mlp_dim"]) == (16, 12, heads, mlp)
+    assert {"vit_digits", "vit_cifar"} <= set(vit.list_configs())
+    model = VisionTransformer.from_config_name("vit_cifar", depth=1, num_classes=5)
+    assert model.name == "vit_cifar" and model.output_shape == (None, 5)
+    assert model.grid_size == (8, 8) and model.input_shape == (None, 32, 32, 3)
+    with pytest.raises(ValueError, match="Unknown ViT configuration 'vit_huge'"):
+        vit.build("vit_huge")
+
+
+def test_vit_tiny_parameter_count():
+    # DeiT-Ti: 5,717,416 parameters with a 1000-class head.
+    assert vit.build("vit_tiny", num_classes=1000).count_params() == 5_717_416
+
+
+def test_forward_shapes_and_pooling(tiny):
+    x = images(3)
+    assert tiny(x).shape == (3, 10)
+    assert tiny(x).dtype == "float32"
+    features = vit.build("vit_digits", include_top=False, **TINY)
+    assert features(x).shape == (3, 16)
+    gap = vit.build("vit_digits", pooling="gap", **TINY)
+    assert gap(x).shape == (3, 10)
+    assert gap.encode(x).shape == (3, 16, 16)  # no class token
+    assert tiny.encode(x).shape == (3, 17, 16)
+
+
+def test_save_load_roundtrip(tiny, tmp_path):
+    path = tmp_path / "vit.keras"
+    tiny.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, VisionTransformer)
+    assert loaded.get_config() == tiny.get_config()
+    x = images(2)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(tiny(x)), atol=1e-6)
+
+
+def test_stochastic_depth_rule():
+    model = vit.build(
+        "vit_digits", depth=3, hidden_dim=8, num_heads=2, mlp_dim=8, stochastic_depth=0.2
+    )
+    assert [b.stochastic_depth for b in model.encoder_blocks] == pytest.approx([0.0, 0.1, 0.2])
+
+
+def test_bad_arguments_and_inputs(tiny):
+    with pytest.raises(ValueError, match=r"30 is not divisible by 4 \(30 / 4 = 7.5\)"):
+        VisionTransformer(image_size=30, patch_size=4, **TINY)
+    with pytest.raises(ValueError, match=r"hidden_dim=20, num_heads=3 \(20 / 3 = 6.66667\)"):
+        VisionTransformer(
+            image_size=8, patch_size=2, depth=1, hidden_dim=20, num_heads=3, mlp_dim=8
+        )
+    with pytest.raises(ValueError, match="pooling='mean'"):
+        vit.build("vit_digits", pooling="mean", **TINY)
+    with pytest.raises(ValueError, match="dtype_policy='float64'"):
+        vit.build("vit_digits", dtype_policy="float64", **TINY)
+    with pytest.raises(ValueError, match=r"\(batch, 8, 8, 1\).*images.shape=\(2, 8, 8, 3\)"):
+        tiny(images(2, channels=3))
+    with pytest.raises(ValueError, match=r"images.shape=\(2, 16, 16, 1\)"):
+        tiny.encode(images(2, size=16))
+
+
+def test_mixed_float16_fit_uses_loss_scaling():
+    keras.utils.set_random_seed(0)
+    model = vit.build(
+        "vit_digits",
+        dtype_policy="mixed_float16",
+        depth=2,
+        hidden_dim=8,
+        num_heads=2,
+        mlp_dim=8,
+        dropout=0.1,
+        attention_dropout=0.1,
+        stochastic_depth=0.1,
+    )
+    model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer("encoder_block_0").compute_dtype == "float16"
+    y = np.arange(8) % 10
+    history = model.fit(images(8), y, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert all(v.dtype == "float32" for v in model.trainable_variables)
+    assert model(images(2)).dtype == "float32"
+    assert model.get_config()["dtype_policy"] == "mixed_float16"
+
+
+def test_global_policy_is_the_default():
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        model = vit.build("vit_digits", depth=1, hidden_dim=8, num_heads=2, mlp_dim=8)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("encoder_block_0").compute_dtype == "bfloat16"
+
+
+def test_mixed_bfloat16_outputs_float32():
+    model = vit.build(
+        "vit_digits", dtype_policy="mixed_bfloat16", depth=1, hidden_dim=8, num_heads=2, mlp_dim=8
+    )
+    assert model(images(2)).dtype == "float32"
+    assert all(v.dtype == "float32" for v in model.weights)
+
+
+def test_with_image_size(tiny):
+    same = tiny.with_image_size(8)
+    x = images(2)
+    np.testing.assert_allclose(np.asarray(same(x)), np.asarray(tiny(x)), atol=1e-6)
+    bigger = tiny.with_image_size(12)
+    assert bigger.grid_size == (6, 6)
+    assert bigger(images(2, size=12)).shape == (2, 10)
+    old_cls = tiny.get_layer("position_embedding").embeddings.numpy()[0]
+    np.testing.assert_allclose(
+        bigger.get_layer("position_embedding").embeddings.numpy()[0], old_cls
+    )
+
+
+# ------------------------------------------------------------------ attention
+
+
+def test_attention_scores(tiny):
+    scores = tiny.attention_scores(images(3), batch_size=2)
+    assert len(scores) == 2
+    assert all(s.shape == (3, 2, 17, 17) for s in scores)
+    np.testing.assert_allclose(scores[0].sum(-1), 1.0, atol=1e-5)
+    maps = attention_rollout(scores, grid_size=tiny.grid_size)
+    assert maps.shape == (3, 4, 4)
+
+
+def test_rollout_identity_attention():
+    eye = np.broadcast_to(np.eye(5), (2, 3, 5, 5))  # batch 2, 3 heads, 5 tokens
+    np.testing.assert_allclose(rollout_matrix([eye, eye]), np.broadcast_to(np.eye(5), (2, 5, 5)))
+    # GAP: the mean of the identity's rows is uniform.
+    gap = attention_rollout([eye, eye], grid_size=(1, 5), has_class_token=False)
+    np.testing.assert_allclose(gap, np.full((2, 1, 5), 0.2))
+    # Class token attending only to itself: nothing flows in from the patches.
+    cls = attention_rollout([eye], grid_size=(2, 2))
+    np.testing.assert_allclose(cls, 0.0)
+
+
+def test_rollout_uniform_attention_is_uniform_over_patches():
+    uniform = np.full((1, 2, 5, 5), 0.2)
+    maps = attention_rollout([uniform, uniform, uniform])
+    assert maps.shape == (1, 2, 2)
+    np.testing.assert_allclose(maps, maps.mean())
+
+
+def test_rollout_known_two_layer_example():
+    eye = np.eye(3)
+    # Layer 1: head a sends the class token to itself, head b to patch 1:
+    # mean row 0 = [.5, .5, 0]. Layer 2 (one head): class token → patch 2.
+    h_a, h_b = eye.copy(), eye.copy()
+    h_b[0] = [0, 1, 0]
+    layer1 = np.stack([h_a, h_b])[None]
+    layer2 = eye.copy()
+    layer2[0] = [0, 0, 1]
+    layer2 = layer2[None, None]
+    # Â1 row 0 = ([.5,.5,0] + [1,0,0]) / 2 = [.75, .25, 0]; Â2 row 0 = [.5, 0, .5];
+    # R = Â2·Â1, row 0 = .5·[.75,.25,0] + .5·[0,0,1] = [.375, .125, .5].
+    r = rollout_matrix([layer1, layer2])
+    np.testing.assert_allclose(r[0, 0], [0.375, 0.125, 0.5])
+    np.testing.assert_allclose(r.sum(-1), 1.0)
+    maps = attention_rollout([layer1[0], layer2[0]], grid_size=(1, 2))  # single example
+    np.testing.assert_allclose(maps, [[0.125, 0.5]])
+
+
+def test_rollout_bad_inputs():
+    with pytest.raises(ValueError, match="do not form a square grid"):
+        attention_rollout([np.full((1, 1, 4, 4), 0.25)])
+    with pytest.raises(ValueError, match="head_fusion='median'"):
+        rollout_matrix([np.eye(3)[None]], head_fusion="median")
+
+
+# ------------------------------------------------------------------- KerasHub
+
+
+def test_keras_hub_weight_parity():
+    keras_hub = pytest.importorskip("keras_hub")
+    keras.utils.set_random_seed(1)
+    backbone = keras_hub.models.ViTBackbone(
+        image_shape=(32, 32, 3),
+        patch_size=8,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        mlp_dim=64,
+    )
+    model = VisionTransformer(
+        image_size=32,
+        patch_size=8,
+        hidden_dim=32,
+        depth=2,
+        num_heads=2,
+        mlp_dim=64,
+        include_top=False,
+    )
+    x = images(2, size=32, channels=3)
+    expected = np.asarray(backbone(x))  # (2, 17, 32) after the final LayerNorm
+    assert np.abs(np.asarray(model.encode(x)) - expected).max() > 1e-2  # different before
+    load_keras_hub_weights(model, backbone)
+    assert np.abs(np.asarray(model.encode(x)) - expected).max() <= 1e-4
+    assert np.abs(np.asarray(model(x)) - expected[:, 0]).max() <= 1e-4  # pooled features
+    # Another resolution: the position embeddings are interpolated.
+    bigger = VisionTransformer(
+        image_size=48,
+        patch_size=8,
+        hidden_dim=32,
+        depth=2,
+        num_heads=2,
+        mlp_dim=64,
+        num_classes=3,
+    )
+    load_keras_hub_weights(bigger, backbone)
+    assert bigger(images(1, size=48, channels=3)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"mlp_dim=128 \(backbone: 64\)"):
+        load_keras_hub_weights(
+            VisionTransformer(
+                image_size=32, patch_size=8, hidden_dim=32, depth=2, num_heads=2, mlp_dim=128
+            ),
+            backbone,
+        )
