@@ -18,6 +18,7 @@ float16 overflows above 65504, which large-magnitude queries and keys reach.
 """
 
 import math
+import numbers
 
 import keras
 from keras import constraints, initializers, ops, regularizers
@@ -206,7 +207,7 @@ def _validate_qkv(query, key, value):
 
 
 def _positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
 def _clone(obj):

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import initializers, ops
 
-from dl4keras.attention import MultiHeadAttention
+from dl4keras.attention import MultiHeadAttention, _positive_int
 
 __all__ = [
     "PatchPositionEmbedding",
@@ -33,10 +33,6 @@ __all__ = [
     "interpolate_position_embeddings",
     "sinusoidal_encoding",
 ]
-
-
-def _positive_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 
 
 def _rate(name, value):
@@ -266,7 +262,8 @@ class PositionEmbedding(keras.layers.Layer):
         return config
 
 
-def _grid(name, value):
+def _pair(name, value):
+    """`value` as a (height, width) pair of positive integers, from an int or a pair."""
     given = value
     if _positive_int(value):
         value = (value, value)
@@ -277,7 +274,7 @@ def _grid(name, value):
     ):
         raise ValueError(
             f"`{name}` must be a positive integer or a tuple of two positive "
-            f"integers (rows, columns). Received: {name}={given!r}"
+            f"integers (height, width). Received: {name}={given!r}"
         )
     return (int(value[0]), int(value[1]))
 
@@ -313,8 +310,8 @@ def interpolate_position_embeddings(
     >>> interpolate_position_embeddings(pe, 4, 6, num_prefix_tokens=1).shape
     (37, 8)
     """
-    grid_size = _grid("grid_size", grid_size)
-    new_grid_size = _grid("new_grid_size", new_grid_size)
+    grid_size = _pair("grid_size", grid_size)
+    new_grid_size = _pair("new_grid_size", new_grid_size)
     emb = np.asarray(keras.ops.convert_to_numpy(embeddings))
     batched = emb.ndim == 3
     if batched:
@@ -397,7 +394,7 @@ class PatchPositionEmbedding(keras.layers.Layer):
         add_to_inputs=True,
         **kwargs,
     ):
-        grid_size = _grid("grid_size", grid_size)
+        grid_size = _pair("grid_size", grid_size)
         super().__init__(**kwargs)
         self.grid_size = grid_size
         self.use_class_token = bool(use_class_token)

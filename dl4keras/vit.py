@@ -24,9 +24,11 @@ import keras
 import numpy as np
 from keras import initializers, ops
 
+from dl4keras.attention import _positive_int
 from dl4keras.transformer import (
     PatchPositionEmbedding,
     TransformerEncoderBlock,
+    _pair,
     interpolate_position_embeddings,
 )
 
@@ -94,26 +96,6 @@ _POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 def list_configs():
     """The names of the configurations in `CONFIGS`."""
     return sorted(CONFIGS)
-
-
-def _positive_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
-
-
-def _pair(name, value):
-    given = value
-    if _positive_int(value):
-        value = (value, value)
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(_positive_int(v) for v in value)
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer or a tuple of two positive "
-            f"integers (height, width). Received: {name}={given!r}"
-        )
-    return (int(value[0]), int(value[1]))
 
 
 # --------------------------------------------------------------------------
