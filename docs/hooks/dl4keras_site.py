@@ -18,8 +18,6 @@ import logging
 import re
 from pathlib import Path
 
-from mkdocs.structure.files import File
-
 log = logging.getLogger("mkdocs.hooks.dl4keras_site")
 
 _MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
@@ -35,6 +33,8 @@ _EXTERNAL = re.compile(
 
 
 def on_files(files, config):
+    from mkdocs.structure.files import File  # here: the tests import this module without mkdocs
+
     tutorials = Path(config.config_file_path).parent / "tutorials"
     for script in sorted(tutorials.glob("[0-9]*.py")):
         uri = f"tutorials/{script.name}"
