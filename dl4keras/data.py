@@ -12,6 +12,10 @@ tutorials, tests and the documentation site run without a network:
   task where pretrained features genuinely help (see Tutorial 01).
 * `cluttered_letters`: printed letters in 21 typefaces on the same clutter,
   part of the source task TinyResNet is pretrained on.
+* `domain_shift_digits`: domains for domain adaptation, the analogue of
+  MNIST -> MNIST-M: the same handwritten digits white on black
+  (``"plain"``), in colour on a plain coloured background (``"colour"``) or
+  in colour on photo clutter (``"clutter"``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ PHOTO_NAMES = (
 """The scikit-image photos that ship with the package (no download needed)."""
 
 SPLITS = ("train", "test", "all")
+DOMAINS = ("plain", "colour", "clutter")
+"""The domains of `domain_shift_digits`."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -153,12 +159,80 @@ def cluttered_digits(
     >>> x.shape, x.dtype, sorted(set(y.tolist()))
     ((6, 32, 32, 3), dtype('uint8'), [0, 1])
     """
+    pools = _digit_pools(classes, split)
+    return _render_on_clutter(pools, n_per_class, image_size, digit_size, seed)
+
+
+def domain_shift_digits(
+    domain,
+    classes=tuple(range(10)),
+    n_per_class=100,
+    image_size=32,
+    split="all",
+    digit_size=(14, 26),
+    seed=0,
+):
+    """Handwritten digits in one of two visual domains, for domain adaptation.
+
+    The offline analogue of MNIST -> MNIST-M (Ganin & Lempitsky, 2015): the
+    same task, digit classification, in two domains whose images look
+    different while the labels mean the same thing:
+
+    * ``"plain"`` (the usual *source*): white digits on a black background,
+      like MNIST;
+    * ``"colour"``: digits in a random contrasting colour (dark ink on bright
+      backgrounds, bright ink on dark ones) on a uniform background, the
+      mean colour of the photo crop that ``"clutter"`` uses;
+    * ``"clutter"``: the same ink on the random photo crop itself, exactly
+      `cluttered_digits` (the hardest target).
+
+    All domains place the digit at a random position and size. With the same
+    arguments they draw the same digits at the same places and differ only in
+    background and ink, so `domain_shift_digits(domain, seed=s)` for the
+    three domains are views of the same scenes.
+    Use different seeds (or splits) for the source and target sets of an
+    experiment.
+
+    Args:
+        domain: ``"plain"``, ``"colour"`` or ``"clutter"``.
+        classes: digit classes to draw; labels are the positions in this tuple.
+        n_per_class: images per class.
+        image_size: side of the square images, at least 16.
+        split: which half of the handwritten digits to draw from (see
+            `digit_indices`): ``"train"``, ``"test"`` or ``"all"``.
+        digit_size: `(min, max)` side in pixels of the pasted digit.
+        seed: random seed; the same arguments always give the same images.
+
+    Returns:
+        Tuple `(images, labels)`: uint8 RGB images of shape
+        `(len(classes) * n_per_class, image_size, image_size, 3)` with values
+        0-255, and int64 labels. Examples are shuffled.
+
+    Raises:
+        ValueError: for an unknown `domain` or any invalid argument of
+            `cluttered_digits`.
+
+    Example:
+
+    >>> source, y = domain_shift_digits("plain", classes=(0, 1), n_per_class=2)
+    >>> target, y2 = domain_shift_digits("clutter", classes=(0, 1), n_per_class=2)
+    >>> source.shape == target.shape, y.tolist() == y2.tolist(), int(source[0, 0, 0, 0])
+    (True, True, 0)
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"`domain` must be one of {DOMAINS}, got {domain!r}.")
+    pools = _digit_pools(classes, split)
+    background = {"plain": "black", "colour": "mean", "clutter": "photo"}[domain]
+    return _render_on_clutter(pools, n_per_class, image_size, digit_size, seed, background)
+
+
+def _digit_pools(classes, split):
+    """Per-class arrays of 8x8 handwritten digits in [0, 1]."""
     classes = tuple(int(c) for c in classes)
     if not classes or any(c < 0 or c > 9 for c in classes) or len(set(classes)) != len(classes):
         raise ValueError(f"`classes` must be distinct digits 0-9, got {classes}.")
     digit_images, _ = load_digits()
-    pools = [digit_images[digit_indices([c], split)] / 16.0 for c in classes]
-    return _render_on_clutter(pools, n_per_class, image_size, digit_size, seed)
+    return [digit_images[digit_indices([c], split)] / 16.0 for c in classes]
 
 
 LETTERS = "ACDEFHIJKLMNOPRTUVWXYZacdefhijkmnprtuvwxyz"
@@ -231,8 +305,12 @@ def cluttered_letters(n_per_class=100, image_size=32, glyph_size=(14, 26), seed=
     return _render_on_clutter(pools, n_per_class, image_size, glyph_size, seed)
 
 
-def _render_on_clutter(pools, n_per_class, image_size, glyph_size, seed):
-    """Pastes a random glyph of each class pool onto random photo crops."""
+def _render_on_clutter(pools, n_per_class, image_size, glyph_size, seed, background="photo"):
+    """Pastes a random glyph of each class pool onto random photo crops.
+
+    The same random draws give the same scenes with another `background`:
+    ``"black"`` (and white glyphs) or ``"mean"`` (the crop's mean colour).
+    """
     if int(n_per_class) < 1:
         raise ValueError(f"`n_per_class` must be a positive integer, got {n_per_class!r}.")
     if int(image_size) < 16:
@@ -263,6 +341,10 @@ def _render_on_clutter(pools, n_per_class, image_size, glyph_size, seed):
         region = canvas[y0 : y0 + side, x0 : x0 + side]
         colour = _contrasting_colour(region.mean(axis=(0, 1)), rng)
         alpha = glyph[..., None] * rng.uniform(0.75, 1.0)
+        if background == "black":
+            canvas[:], region, colour = 0.0, 0.0, 255.0
+        elif background == "mean":
+            canvas[:] = region = canvas.mean(axis=(0, 1))
         canvas[y0 : y0 + side, x0 : x0 + side] = (1 - alpha) * region + alpha * colour
         images[i] = np.clip(canvas, 0, 255).astype("uint8")
     order = rng.permutation(n)

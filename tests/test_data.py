@@ -61,3 +61,37 @@ def test_cluttered_digits_the_digit_is_visible():
 def test_cluttered_digits_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         data.cluttered_digits(**kwargs)
+
+
+def test_domain_shift_digits_same_scenes_in_two_domains():
+    kwargs = dict(classes=(3, 7), n_per_class=5, image_size=20, digit_size=(10, 16), seed=2)
+    plain, y_plain = data.domain_shift_digits("plain", **kwargs)
+    clutter, y_clutter = data.domain_shift_digits("clutter", **kwargs)
+    colour, y_colour = data.domain_shift_digits("colour", **kwargs)
+    assert plain.shape == clutter.shape == (10, 20, 20, 3) and plain.dtype == np.uint8
+    np.testing.assert_array_equal(y_plain, y_clutter)  # same labels, same meaning
+    np.testing.assert_array_equal(y_plain, y_colour)
+    assert np.bincount(y_plain).tolist() == [5, 5]
+    # "clutter" is exactly cluttered_digits; "plain" is white-on-black, the same digit mask.
+    np.testing.assert_array_equal(clutter, data.cluttered_digits(**kwargs)[0])
+    assert (plain[..., 0] == plain[..., 1]).all() and (plain[..., 1] == plain[..., 2]).all()
+    assert plain.min() == 0 and plain.max() > 200
+    ink = plain[..., 0] > 0
+    assert 0.05 < ink.mean() < 0.6  # a digit on a mostly black background
+    assert np.abs(plain.astype(int) - clutter.astype(int)).mean() > 50  # the domains differ
+    # "colour": uniform background (the crop's mean colour) wherever there is no ink.
+    for image, mask in zip(colour, ink):
+        assert np.ptp(image[~mask], axis=0).max() <= 1 and np.ptp(image[mask], axis=0).max() > 0
+    assert colour[~ink].std() > 20  # background colours vary between images
+
+
+def test_domain_shift_digits_determinism_and_errors():
+    a = data.domain_shift_digits("plain", classes=(1,), n_per_class=4, split="test", seed=5)
+    b = data.domain_shift_digits("plain", classes=(1,), n_per_class=4, split="test", seed=5)
+    c = data.domain_shift_digits("plain", classes=(1,), n_per_class=4, split="test", seed=6)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], c[0])
+    with pytest.raises(ValueError, match=r"`domain` must be one of \('plain', 'colour', 'clutter'\), got 'mnist'"):
+        data.domain_shift_digits("mnist")
+    with pytest.raises(ValueError, match="distinct digits"):
+        data.domain_shift_digits("plain", classes=(1, 1))
