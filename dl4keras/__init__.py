@@ -12,8 +12,9 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "attention", "backbones", "check", "cli", "data", "hub", "profiles", "results",
-    "tiny_resnet", "transformer", "viz", "vit",
+    "attention", "backbones", "check", "cli", "dann", "data", "finetune", "hub",
+    "image_folder", "layerwise_lr", "profiles", "results", "tiny_resnet", "transformer",
+    "viz", "vit",
 )
 _REEXPORTS = {
     "MultiHeadAttention": "attention",
