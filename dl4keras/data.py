@@ -16,6 +16,11 @@ tutorials, tests and the documentation site run without a network:
   MNIST -> MNIST-M: the same handwritten digits white on black
   (``"plain"``), in colour on a plain coloured background (``"colour"``) or
   in colour on photo clutter (``"clutter"``).
+
+Your own images, one subfolder per class, load with `load_image_folder`
+(with `validate_image_folder`, `write_image_folder`, `make_demo_folder` and,
+online, `download_tf_flowers`): they live in `dl4keras.image_folder` and are
+importable from here too.
 """
 
 from __future__ import annotations
@@ -366,3 +371,18 @@ def _contrasting_colour(mean_rgb, rng):
     if brightness > 110:
         return hue * 70.0  # dark ink on a bright background
     return 185.0 + hue * 70.0  # bright ink on a dark background
+
+
+_IMAGE_FOLDER_NAMES = (
+    "download_tf_flowers", "load_image_folder", "make_demo_folder", "validate_image_folder",
+    "write_image_folder",
+)
+"""Image-folder functions of `dl4keras.image_folder`, importable from here (loaded on use)."""
+
+
+def __getattr__(name):
+    if name in _IMAGE_FOLDER_NAMES:
+        from dl4keras import image_folder
+
+        return getattr(image_folder, name)
+    raise AttributeError(f"module 'dl4keras.data' has no attribute {name!r}")

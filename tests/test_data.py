@@ -95,3 +95,12 @@ def test_domain_shift_digits_determinism_and_errors():
         data.domain_shift_digits("mnist")
     with pytest.raises(ValueError, match="distinct digits"):
         data.domain_shift_digits("plain", classes=(1, 1))
+
+
+def test_image_folder_functions_are_importable_from_data():
+    from dl4keras import image_folder
+
+    assert data.load_image_folder is image_folder.load_image_folder
+    assert data.validate_image_folder is image_folder.validate_image_folder
+    with pytest.raises(AttributeError, match="no attribute 'load_folder'"):
+        data.load_folder  # noqa: B018
