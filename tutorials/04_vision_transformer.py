@@ -1,0 +1,644 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The Vision Transformer: positional encoding, encoder blocks and ViT from scratch
+#
+# **Description:** Take the attention layer of Tutorial 03 to a whole
+# Transformer: the encoder block, positional encodings, and images cut into
+# sequences of patches. Build a Vision Transformer (ViT), train it from
+# scratch on a CPU, offline, on scikit-learn's 8×8 handwritten digits, find
+# out which parts of the training *recipe* matter, and look at where it
+# attends.
+#
+# **Exercise:** 4.4
+#
+# **You will learn:**
+#
+# - what a Transformer encoder block is, in words and in code;
+# - why attention needs positional information, the sinusoidal encoding
+#   formula, and what it looks like;
+# - how an image becomes a sequence of patch tokens;
+# - how to build and train a ViT with `dl4keras.vit`, and why a *recipe*
+#   (warmup + cosine schedule, weight decay, label smoothing, the pooling
+#   choice, augmentation) matters as much as the architecture for a
+#   small-data Transformer, chosen on a validation split, not the test set;
+# - how to read attention rollout maps over the image;
+# - what changes with more data or pretrained weights, and how to load a
+#   KerasHub `ViTBackbone`'s weights into the model.
+#
+# Run it with `python tutorials/04_vision_transformer.py` (add
+# `--profile smoke` for a seconds-long run). Everything runs offline, on a CPU.
+
+# %%
+import time
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+from keras import ops
+from sklearn.model_selection import train_test_split
+
+from dl4keras import data, profiles, results, vit, viz
+from dl4keras.transformer import TransformerEncoderBlock, sinusoidal_encoding
+
+PROFILE = profiles.current()
+EPOCHS = profiles.choose(smoke=1, docs=40, full=150)
+ABLATION_EPOCHS = profiles.choose(smoke=1, docs=20, full=100)
+EXERCISE_EPOCHS = profiles.choose(smoke=1, docs=4, full=50)
+BATCH_SIZE = 64
+GOAL_ACCURACY, GOAL_SECONDS = 0.98, 120  # the goal of the final run (docs profile)
+keras.utils.set_random_seed(0)
+print(
+    f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}"
+)
+
+# %% [markdown]
+# ## The Transformer encoder block
+#
+# A Transformer encoder is a stack of identical **blocks**. Each block
+# takes a sequence of $T$ token vectors (size $d$) and returns a sequence of
+# the same shape, in two steps, each wrapped in a *residual connection*:
+#
+# 1. **multi-head self-attention**: every token looks at every other token
+#    and pulls in information from the relevant ones (Tutorial 03);
+# 2. a small **MLP** (two `Dense` layers, GELU in between), applied to every
+#    token on its own: it processes what attention gathered.
+#
+# ViT, like most modern Transformers, normalises *before* each step
+# (**pre-LayerNorm**), which leaves a clean residual path from input to
+# output and trains stably:
+#
+# ```
+# x = x + MHA(LayerNorm(x))      # tokens talk to each other
+# x = x + MLP(LayerNorm(x))      # each token thinks on its own
+# ```
+#
+# Here it is in a few lines of Keras, checked against the package's
+# `dl4keras.transformer.TransformerEncoderBlock` (which adds dropout,
+# stochastic depth, masks and serialisation) with the same weights.
+
+
+# %%
+class MiniEncoderBlock(keras.layers.Layer):
+    """Pre-LayerNorm encoder block, the bare essentials."""
+
+    def __init__(self, hidden_dim, num_heads, mlp_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.ln_1 = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.mha = keras.layers.MultiHeadAttention(num_heads, hidden_dim // num_heads)
+        self.ln_2 = keras.layers.LayerNormalization(epsilon=1e-6)
+        self.dense_1 = keras.layers.Dense(mlp_dim, activation="gelu")
+        self.dense_2 = keras.layers.Dense(hidden_dim)
+
+    def call(self, x):
+        h = self.ln_1(x)
+        x = x + self.mha(h, h)
+        return x + self.dense_2(self.dense_1(self.ln_2(x)))
+
+
+tokens = keras.random.normal((2, 5, 16), seed=0)  # batch 2, T = 5 tokens, d = 16
+mine = MiniEncoderBlock(hidden_dim=16, num_heads=4, mlp_dim=32)
+package = TransformerEncoderBlock(hidden_dim=16, num_heads=4, mlp_dim=32)
+mine(tokens), package(tokens)  # build both
+for name in ("ln_1", "mha", "ln_2", "dense_1", "dense_2"):
+    getattr(package, name).set_weights(getattr(mine, name).get_weights())
+difference = np.abs(ops.convert_to_numpy(mine(tokens) - package(tokens))).max()
+print("input", tuple(tokens.shape), "-> output", tuple(mine(tokens).shape))
+print(f"largest difference, mini block vs package block: {difference:.1e}")
+print(f"parameters per block: {package.count_params():,}")
+
+# %% [markdown]
+# ## Positional encoding
+#
+# Self-attention treats its input as a **set**: permute the tokens and the
+# outputs are permuted the same way, nothing else changes. Let us check it on
+# the block above.
+
+# %%
+order = np.array([3, 0, 4, 1, 2])
+permuted_then_block = package(ops.take(tokens, order, axis=1))
+block_then_permuted = ops.take(package(tokens), order, axis=1)
+print(
+    "block(permute(x)) == permute(block(x)):",
+    np.allclose(permuted_then_block, block_then_permuted, atol=1e-5),
+)
+
+# %% [markdown]
+# So "the dog bit the man" and "the man bit the dog" look alike, and so
+# would an image whose patches were shuffled. The fix is to **add a position
+# signal** to each token before the first block. The original Transformer
+# (Vaswani et al., 2017) uses fixed sinusoids: for position $p$ and feature
+# pairs $i = 0, \dots, d/2 - 1$,
+#
+# $$PE_{p,\,2i} = \sin\left(\frac{p}{10000^{2i/d}}\right), \qquad
+#   PE_{p,\,2i+1} = \cos\left(\frac{p}{10000^{2i/d}}\right).$$
+#
+# Each pair of features is a clock turning at its own speed: the first pairs
+# turn fast (wavelength $2\pi$), the last very slowly (wavelength
+# $2\pi \cdot 10000$), so every position gets a unique code, a bit like a
+# binary counter made smooth. Because $\sin(a+b)$ and $\cos(a+b)$ are linear
+# combinations of $\sin a$ and $\cos a$, $PE_{p+k}$ is a *linear* function of
+# $PE_p$: relative offsets are easy for attention to use.
+# `dl4keras.transformer.sinusoidal_encoding(length, dim)` computes the matrix
+# (and `SinusoidalPositionEncoding` is the layer that adds it).
+
+# %%
+pe = ops.convert_to_numpy(sinusoidal_encoding(64, 128))  # 64 positions, d = 128
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+image = axes[0].imshow(pe, cmap="RdBu", aspect="auto", vmin=-1, vmax=1)
+axes[0].set_xlabel("feature")
+axes[0].set_ylabel("position")
+axes[0].set_title("Sinusoidal encoding: one row per position")
+fig.colorbar(image, ax=axes[0])
+similarity = pe @ pe.T / pe.shape[1]  # dot products, scaled to [-1, 1]
+image = axes[1].imshow(similarity, cmap="viridis")
+axes[1].set_xlabel("position")
+axes[1].set_ylabel("position")
+axes[1].set_title("Dot product between positions (/ d)")
+fig.colorbar(image, ax=axes[1])
+plt.show()
+print("similarity of position 20 to its neighbours at offsets 0..5:")
+print(similarity[20, 20:26].round(2))
+print(
+    "offset 3 from positions 5, 20, 40:", similarity[[5, 20, 40], [8, 23, 43]].round(3)
+)
+
+# %% [markdown]
+# Left: fast stripes on the left (high frequencies), slow ones on the right.
+# Right: the dot product is largest on the diagonal and falls off with the
+# distance $|p - q|$, and it depends *only* on that distance (the
+# band structure; the last line prints the same number for the same offset
+# at different positions): the encoding says "how far apart" as well as
+# "where".
+#
+# ViT uses the other common choice, **learned** position embeddings: one
+# trainable vector per position (`dl4keras.transformer.PatchPositionEmbedding`),
+# which for a fixed image size works as well and can learn the 2-D layout of
+# the patch grid. We will look at what it learned after training.
+#
+# ## Images as sequences of patches
+#
+# ViT (Dosovitskiy et al., 2021) turns an image into tokens by cutting it into
+# non-overlapping $P \times P$ patches, flattening each and projecting it
+# linearly to $d$ features: "an image is worth 16×16 words". Our images are
+# scikit-learn's handwritten digits: 1,797 grey images of 8×8 pixels. With
+# $P = 2$ an image is a sequence of 16 patch tokens of 4 pixels each.
+
+# %%
+images, labels = data.load_digits()
+images = (images / 16.0)[..., None].astype("float32")  # 0-16 -> [0, 1], (N, 8, 8, 1)
+x_train, x_test, y_train, y_test = train_test_split(
+    images, labels, test_size=0.25, stratify=labels, random_state=0
+)
+print(f"train {x_train.shape}, test {x_test.shape}, classes {np.bincount(y_train)}")
+
+PATCH = 2
+digit = x_train[0, ..., 0]
+grid = 8 // PATCH
+patches = digit.reshape(grid, PATCH, grid, PATCH).transpose(0, 2, 1, 3)
+patches = patches.reshape(grid * grid, PATCH, PATCH)  # row by row, like PatchEmbedding
+fig = plt.figure(figsize=(11, 2.8))
+ax = fig.add_axes([0.0, 0.05, 0.22, 0.85])
+ax.imshow(digit, cmap="gray_r")
+for k in range(1, grid):
+    ax.axhline(k * PATCH - 0.5, color="tab:red")
+    ax.axvline(k * PATCH - 0.5, color="tab:red")
+ax.set_title(f"digit {y_train[0]}, {grid}×{grid} patches")
+ax.set_xticks([])
+ax.set_yticks([])
+for i, patch in enumerate(patches):
+    ax = fig.add_axes([0.26 + i * 0.046, 0.35, 0.04, 0.3])
+    ax.imshow(patch, cmap="gray_r", vmin=0, vmax=1)
+    ax.set_title(str(i), fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.text(0.26, 0.12, "... the sequence of patch tokens the Transformer reads")
+plt.show()
+
+# %% [markdown]
+# ## Building the ViT
+#
+# `dl4keras.vit.VisionTransformer` assembles the pieces: `PatchEmbedding` (a
+# `Conv2D` with kernel = stride = $P$, exactly "flatten each patch and apply
+# one linear map"), an optional class token, learned position embeddings,
+# `depth` encoder blocks, a final LayerNorm, pooling and a linear head.
+# Pooling is either `"token"` (a learned `[CLS]` token is prepended and
+# classified, as in BERT and the original ViT) or `"gap"` (the final tokens
+# are averaged). The `vit_digits` configuration is made for 8×8 digits:
+# patch 2, width 64, depth 4, 4 heads, with a class token.
+
+# %%
+print(vit.list_configs())
+model = vit.build("vit_digits", pooling="token")
+model.summary(line_length=88)
+
+# %% [markdown]
+# ## Training from scratch: the recipe matters
+#
+# Transformers have few built-in assumptions about images (no locality, no
+# translation invariance, unlike a CNN), so with little data they overfit
+# easily; 1,347 training images is very little. Our goal: **at least 98% test
+# accuracy with at most 120 s of training on 2 CPU cores**. For scale, a
+# KerasHub `ViTBackbone` of the same size (4 layers, width 64) trained with a
+# plain recipe reached 93.8% in 37 s (digits upsampled to 32×32, patch 4) and
+# 96.9% in 76 s (8×8, patch 1, mean pooling) when measured on the machine that
+# builds this site. The standard remedy for a data-hungry Transformer (DeiT,
+# Touvron et al., 2021) is a training **recipe**:
+#
+# - **warmup + cosine decay** of the learning rate: a short linear warmup
+#   avoids wild early steps of Adam on a randomly initialised Transformer;
+#   the cosine decay lands softly at the end;
+# - **AdamW**: weight decay decoupled from the gradient, a regulariser;
+# - **label smoothing**: targets of 0.91 / 0.01 instead of 1 / 0 keep the
+#   model from becoming over-confident on the training set;
+# - **the pooling choice**: classify a learned class token (`"token"`) or
+#   the average of the patch tokens (`"gap"`);
+# - **data augmentation suited to the data**: small random shifts of the
+#   digits. No flips: a mirrored 2 or 7 is not a digit. And mild: one pixel
+#   is already 12% of an 8×8 digit.
+#
+# One function trains a ViT with a given recipe; the augmentation layer sits
+# in front of the ViT and is active only during `fit`.
+
+# %%
+RECIPES = {
+    "plain (Adam, constant LR, gap)": dict(
+        pooling="gap", schedule=False, weight_decay=0.0, smoothing=0.0, shift=0.0
+    ),
+    "+ warmup/cosine, AdamW, smoothing": dict(
+        pooling="gap", schedule=True, weight_decay=0.05, smoothing=0.1, shift=0.0
+    ),
+    "+ class-token pooling": dict(
+        pooling="token", schedule=True, weight_decay=0.05, smoothing=0.1, shift=0.0
+    ),
+    "+ random shifts (up to ½ pixel)": dict(
+        pooling="token", schedule=True, weight_decay=0.05, smoothing=0.1, shift=0.0625
+    ),
+}
+# The recipe of the final run, chosen on a validation split (see below).
+BEST = "+ class-token pooling"
+
+
+def train_vit(recipe, epochs, x, y, seed=0, learning_rate=2e-3, **config):
+    """Trains a vit_digits model on (x, y) with a recipe; returns (vit, seconds)."""
+    keras.utils.set_random_seed(seed)
+    net = vit.build("vit_digits", pooling=recipe["pooling"], **config)
+    inputs = keras.Input((8, 8, 1))
+    features = inputs
+    if recipe["shift"]:  # random shifts of up to `shift` × the image size
+        shift = recipe["shift"]
+        features = keras.layers.RandomTranslation(shift, shift, fill_mode="constant")(
+            features
+        )
+    trainer = keras.Model(inputs, net(features))
+    steps = epochs * int(np.ceil(len(x) / BATCH_SIZE))
+    lr = 1e-3  # the plain recipe: a constant learning rate
+    if recipe["schedule"]:  # linear warmup to learning_rate, then cosine decay to 0
+        warmup = max(1, steps // 10)
+        lr = keras.optimizers.schedules.CosineDecay(
+            0.0, steps - warmup, warmup_target=learning_rate, warmup_steps=warmup
+        )
+    trainer.compile(
+        keras.optimizers.AdamW(lr, weight_decay=recipe["weight_decay"]),
+        keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=recipe["smoothing"]
+        ),
+        jit_compile=False,  # XLA compiling costs about what it saves at 40 epochs
+    )
+    t0 = time.perf_counter()
+    trainer.fit(
+        x,
+        keras.utils.to_categorical(y, 10),
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        verbose=0,
+    )
+    return net, time.perf_counter() - t0
+
+
+def accuracy(net, x, y):
+    return float(np.mean(np.argmax(net.predict(x, verbose=0), -1) == y))
+
+
+# %% [markdown]
+# ### Choosing the recipe on a validation split
+#
+# The test set must stay untouched until the very end: if we picked the
+# recipe by its test accuracy, that accuracy would no longer be an honest
+# estimate (with 450 test images, one error is 0.2%, and the best of several
+# tries is partly luck). So we carve a **validation split** (20% of the
+# training images) out of the training set, compare recipes there, and
+# measure the chosen recipe on the test set once.
+#
+# The **recipe ablation**: the same model and budget (`ABLATION_EPOCHS`
+# epochs), adding one ingredient at a time, trained on the remaining 80% of
+# the training images. Training accuracy is measured on the clean training
+# images.
+
+# %%
+x_fit, x_val, y_fit, y_val = train_test_split(
+    x_train, y_train, test_size=0.2, stratify=y_train, random_state=1
+)
+ablation = []
+for name, recipe in RECIPES.items():
+    net, seconds = train_vit(recipe, ABLATION_EPOCHS, x_fit, y_fit)
+    row = dict(
+        recipe=name,
+        epochs=ABLATION_EPOCHS,
+        train_accuracy=accuracy(net, x_fit, y_fit),
+        val_accuracy=accuracy(net, x_val, y_val),
+        train_seconds=seconds,
+    )
+    ablation.append(row)
+print(f"{len(x_fit)} training and {len(x_val)} validation images")
+print(f"{'recipe':<36}{'train acc':>10}{'val acc':>9}{'val errors':>11}{'time':>7}")
+for row in ablation:
+    errors = round((1 - row["val_accuracy"]) * len(x_val))
+    print(
+        f"{row['recipe']:<36}{row['train_accuracy']:>10.1%}"
+        f"{row['val_accuracy']:>9.1%}{errors:>11}{row['train_seconds']:>6.0f}s"
+    )
+
+# %% [markdown]
+# Read the table with the training accuracy in view: the gap between
+# training and validation accuracy is overfitting, which the recipe is meant
+# to shrink; a recipe that makes training harder (augmentation) lowers the
+# training accuracy too and needs more epochs to pay off. With 270
+# validation images one error is 0.4%, so a difference of one or two errors
+# is noise: we looked at several seeds and at the longer budget before
+# choosing.
+#
+# When we ran the search (40 epochs each, batch 64, peak learning rate
+# 2e-3, on the validation split above; 270 validation images), the schedule
+# + AdamW + label smoothing with mean pooling made 9 validation errors
+# (model seed 0), and the same with class-token pooling made 4, 5 and 8
+# errors (seeds 0, 1, 2: 97.9% on average), the best we found. Things that
+# did *not* help within the budget: random shifts of up to half a pixel (7
+# errors with mean pooling, 10 with class-token pooling), shifts of up to a
+# pixel (11), shifts and ±7° rotations (9): on 8×8 digits the interpolation
+# blurs the training images, which the clean test images are not, and the
+# harder task needs more epochs than 120 s allow. Dropout 0.1 with weight
+# decay 0.1 (7 and 11 errors, seeds 0 and 1) and 1×1 patches with width 32
+# (13 and 12 errors, and slower) did not help either.
+#
+# So the winner is class-token pooling with the schedule, AdamW and label
+# smoothing. Differences of a few errors are within the seed-to-seed spread
+# here, a reminder that one run on a small dataset proves little. When we
+# then trained it on the whole training set, it reached 96.9% and 97.8% on
+# the test set (seeds 0 and 1): close to, but not robustly above, our 98%
+# goal. Closing that gap on 8×8 digits probably needs more epochs than the
+# 120 s budget allows on 2 CPU cores (for augmentation to pay off), or an
+# architecture with some image prior (a convolutional stem), which is where
+# hybrid models and pretraining come in.
+#
+# Now the `BEST` recipe, on the whole training set, with the full budget
+# (`EPOCHS` epochs), measured once on the test set. We time the training
+# and the inference throughput.
+
+# %%
+model, train_seconds = train_vit(RECIPES[BEST], EPOCHS, x_train, y_train)
+test_accuracy = accuracy(model, x_test, y_test)
+model.predict(x_test, batch_size=256, verbose=0)  # warm up (traces the function)
+t0 = time.perf_counter()
+model.predict(x_test, batch_size=256, verbose=0)
+throughput = len(x_test) / (time.perf_counter() - t0)
+goal_met = test_accuracy >= GOAL_ACCURACY and train_seconds <= GOAL_SECONDS
+errors = round((1 - test_accuracy) * len(x_test))
+print(
+    f"ViT ({model.count_params():,} parameters), recipe {BEST!r}, {EPOCHS} epochs "
+    f"in {train_seconds:.0f} s: test accuracy {test_accuracy:.1%} ({errors} errors "
+    f"on {len(x_test)} held-out digits); inference {throughput:,.0f} images/s"
+)
+print(
+    f"goal (≥ {GOAL_ACCURACY:.0%} in ≤ {GOAL_SECONDS} s of training):",
+    "met" if goal_met else "not met",
+)
+
+# %%
+predicted = np.argmax(model.predict(x_test, verbose=0), -1)
+wrong = np.flatnonzero(predicted != y_test)[:16]
+if len(wrong):
+    fig = viz.image_grid(
+        x_test[wrong, ..., 0],
+        [f"{y_test[i]} → {predicted[i]}" for i in wrong],
+        title="Misclassified test digits (true → predicted)",
+    )
+    plt.show()
+else:
+    print("no test digit misclassified")
+
+# %% [markdown]
+# ## What did the position embeddings learn?
+#
+# The model started with random position embeddings. Comparing the learned
+# embedding of every patch with that of one patch (cosine similarity) shows
+# whether it discovered the 2-D layout of the 4×4 grid: neighbours should be
+# similar.
+
+# %%
+positions = ops.convert_to_numpy(model.get_layer("position_embedding").embeddings)
+positions = positions.reshape(-1, positions.shape[-1])[-16:]  # 16 patches, no [CLS]
+unit = positions / np.linalg.norm(positions, axis=1, keepdims=True)
+cosine = unit @ unit.T
+fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
+for ax, patch in zip(axes, (0, 5, 10, 15)):
+    ax.imshow(cosine[patch].reshape(4, 4), cmap="viridis", vmin=-1, vmax=1)
+    ax.set_title(f"patch {patch} vs all")
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.suptitle("Cosine similarity of learned position embeddings")
+plt.show()
+
+# %% [markdown]
+# ## Where does the ViT look? Attention rollout
+#
+# A single attention map shows one layer and one head. **Attention rollout**
+# (Abnar & Zuidema, 2020) follows the information through all layers: average
+# the heads, add the identity for the residual path, renormalise and multiply
+# the layers. For a class-token model we read the class token's row: how
+# much each patch flows into the token the head classifies (for a `"gap"`
+# model the rows are averaged, since the head classifies the mean token).
+# `vit.attention_rollout` computes it from
+# `model.attention_scores(images)`; `viz.attention_overlay` draws it.
+
+# %%
+show = x_test[:8]
+rollout = vit.attention_rollout(
+    model.attention_scores(show),
+    grid_size=model.grid_size,
+    has_class_token=model.use_class_token,
+)
+fig, axes = plt.subplots(2, 8, figsize=(14, 4))
+for i in range(8):
+    axes[0, i].imshow(show[i, ..., 0], cmap="gray_r")
+    axes[0, i].set_title(f"digit {y_test[i]}")
+    axes[0, i].axis("off")
+    viz.attention_overlay(
+        show[i, ..., 0], rollout[i], ax=axes[1, i], colorbar=False, title="rollout"
+    )
+    axes[1, i].axis("off")
+plt.show()
+
+# %% [markdown]
+# Read the maps with care: rollout is a picture of where information *flows*,
+# not a proof of what the model uses. On 8×8 images with 16 patches the maps
+# are coarse; on real photos (224×224, 196 patches) the same code outlines
+# objects.
+#
+# ## More data, or pretrained weights
+#
+# ViT's lack of image priors is a handicap with 1,347 images, and the recipe
+# only narrows the gap. It becomes an advantage with data: trained on
+# ImageNet-21k or JFT (14 M-300 M images) ViTs beat CNNs, and **fine-tuning a
+# pretrained ViT** is how they are used in practice. KerasHub ships such
+# checkpoints as `keras_hub.models.ViTBackbone` presets, the same
+# architecture as ours, so `vit.load_keras_hub_weights(model, backbone)`
+# copies every weight (patch projection, class token, position embeddings
+# interpolated to our grid if needed, each block, the final LayerNorm) into a
+# `VisionTransformer`, after which they compute the same function.
+#
+# Offline we cannot download a preset, so we show it on a randomly
+# initialised small `ViTBackbone` built in place: same outputs after loading.
+
+# %%
+import keras_hub  # noqa: E402
+
+hub_backbone = keras_hub.models.ViTBackbone(
+    image_shape=(8, 8, 1),
+    patch_size=2,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=64,
+    mlp_dim=128,
+)
+ours = vit.VisionTransformer(
+    image_size=8,
+    patch_size=2,
+    num_channels=1,
+    hidden_dim=64,
+    depth=2,
+    num_heads=4,
+    mlp_dim=128,
+    pooling="token",
+    include_top=False,
+)
+expected = ops.convert_to_numpy(hub_backbone(x_test[:4]))  # (4, 17, 64) tokens
+before = np.abs(ops.convert_to_numpy(ours.encode(x_test[:4])) - expected).max()
+vit.load_keras_hub_weights(ours, hub_backbone)
+after = np.abs(ops.convert_to_numpy(ours.encode(x_test[:4])) - expected).max()
+print(
+    f"largest difference to the KerasHub backbone: before {before:.2f}, "
+    f"after {after:.1e}"
+)
+
+# %% [markdown]
+# With internet (the `full` profile on a GPU) the same two calls load a real
+# checkpoint:
+#
+# ```python
+# backbone = keras_hub.models.ViTBackbone.from_preset("vit_base_patch16_224_imagenet")
+# model = vit.build("vit_base", num_classes=10)   # our head, their encoder
+# vit.load_keras_hub_weights(model, backbone)
+# ```
+#
+# and fine-tuning it on a real dataset reaches accuracies that training from
+# scratch does not: the ViT paper reports 98.1% on CIFAR-10 for a ViT-B/16
+# pretrained on ImageNet-21k, where small ViTs trained from scratch on
+# CIFAR-10 alone typically end in the 80s-low 90s even with a strong recipe.
+# On 8×8 digits a pretrained ImageNet ViT is the wrong tool: the
+# images are too small and too unlike photos.
+#
+# ## Results
+#
+# The headline numbers go to `results/04_vision_transformer.json`.
+
+# %%
+metrics = {
+    "model": f"vit_digits, {model.pooling} pooling",
+    "recipe": BEST,
+    "recipe_settings": RECIPES[BEST],
+    "parameters": model.count_params(),
+    "train_images": len(x_train),
+    "test_images": len(x_test),
+    "epochs": EPOCHS,
+    "batch_size": BATCH_SIZE,
+    "test_accuracy": test_accuracy,
+    "test_errors": errors,
+    "train_seconds": train_seconds,
+    "inference_images_per_second": throughput,
+    "goal": {"test_accuracy": GOAL_ACCURACY, "train_seconds": GOAL_SECONDS},
+    "goal_met": goal_met,
+    "ablation": ablation,
+    "keras_hub_max_abs_difference": float(after),
+}
+headline = {
+    f"ViT from scratch on 8×8 digits, test accuracy ({EPOCHS} epochs)": (
+        f"{test_accuracy:.1%} ({errors} errors of {len(x_test)})"
+    ),
+    "training time (2 CPU cores in the docs build)": f"{train_seconds:.0f} s",
+    "parameters": f"{model.count_params():,}",
+    "inference throughput": f"{throughput:,.0f} images/s",
+    f"goal: ≥ {GOAL_ACCURACY:.0%} in ≤ {GOAL_SECONDS} s": "met"
+    if goal_met
+    else "not met",
+}
+for row in ablation:
+    headline[f"ablation, {row['recipe']} ({row['epochs']} epochs), val accuracy"] = (
+        f"{row['val_accuracy']:.1%}"
+    )
+path = results.save("04_vision_transformer", metrics, headline=headline)
+print(f"wrote {path}")
+
+# %% [markdown]
+# ## Exercise 4.4: patch size and depth
+#
+# **Task.** Predict first, then measure. How do test accuracy and training
+# speed change if you
+#
+# 1. use patches of 1×1 (64 tokens) or 4×4 (4 tokens) instead of 2×2 (16)?
+# 2. use 2 or 8 encoder blocks instead of 4?
+#
+# Write your predictions down, then train each variant with the `BEST`
+# recipe and the same small budget on the 80% split, and measure validation
+# accuracy (the test set stays for the final model), training time and
+# inference throughput.
+#
+# **Hints.**
+#
+# - `train_vit(RECIPES[BEST], epochs, x_fit, y_fit, patch_size=1)` (or
+#   `depth=8`): extra arguments pass through to `vit.build("vit_digits", ...)`.
+# - Attention costs grow with the *square* of the number of tokens $T$; the
+#   MLPs and projections grow linearly with $T$ and with depth.
+# - A 4×4 patch of an 8×8 digit is a quarter of the digit: how much can one
+#   linear projection of it say?
+#
+# A reference solution follows (collapsed on the site). Was the model with
+# the most tokens the most accurate per second of training?
+
+# %% tags=["solution"]
+variants = {
+    "patch 2, depth 4 (baseline)": dict(),
+    "patch 1, depth 4": dict(patch_size=1),
+    "patch 4, depth 4": dict(patch_size=4),
+    "patch 2, depth 2": dict(depth=2),
+    "patch 2, depth 8": dict(depth=8),
+}
+print(f"{'variant':<30}{'tokens':>7}{'val acc':>9}{'train':>8}{'images/s':>10}")
+for name, config in variants.items():
+    net, seconds = train_vit(RECIPES[BEST], EXERCISE_EPOCHS, x_fit, y_fit, **config)
+    net.predict(x_val, batch_size=256, verbose=0)  # warm up (traces the function)
+    t0 = time.perf_counter()
+    net.predict(x_val, batch_size=256, verbose=0)
+    speed = len(x_val) / (time.perf_counter() - t0)
+    print(
+        f"{name:<30}{net.grid_size[0] * net.grid_size[1]:>7}"
+        f"{accuracy(net, x_val, y_val):>9.1%}{seconds:>7.0f}s{speed:>10,.0f}"
+    )
