@@ -118,9 +118,11 @@ def layer_blocks(model) -> list[tuple[str, list[keras.layers.Layer]]]:
 
     Example:
 
+    ```python
     >>> model = backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5)
     >>> [name for name, layers in layer_blocks(model)]
     ['stem', 'block1', 'block2', 'block3', 'predictions']
+    ```
     """
     blocks = []
     for layer, _ in _leaves(model):
@@ -283,10 +285,12 @@ def trainable_summary(model, print_fn=print):
 
     Example:
 
+    ```python
     >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
     >>> rows = trainable_summary(model, print_fn=None)
     >>> rows[0]["block"], rows[0]["status"], rows[0]["frozen_params"]
     ('stem', 'frozen', 992)
+    ```
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: {type(model).__name__}")

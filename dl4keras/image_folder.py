@@ -451,9 +451,11 @@ def augmentation_layers(flip="horizontal", translation=0.1, zoom=0.1, contrast=0
 
     Example:
 
+    ```python
     >>> augment = augmentation_layers(flip=None)
     >>> [layer.name for layer in augment.layers]
     ['random_translation', 'random_zoom', 'random_contrast']
+    ```
     """
     from keras import Sequential, layers
 
