@@ -200,18 +200,11 @@ def domain_shift_digits(
 
     Args:
         domain: ``"plain"``, ``"colour"`` or ``"clutter"``.
-        classes: digit classes to draw; labels are the positions in this tuple.
-        n_per_class: images per class.
-        image_size: side of the square images, at least 16.
-        split: which half of the handwritten digits to draw from (see
-            `digit_indices`): ``"train"``, ``"test"`` or ``"all"``.
-        digit_size: `(min, max)` side in pixels of the pasted digit.
-        seed: random seed; the same arguments always give the same images.
+        classes, n_per_class, image_size, split, digit_size, seed: as in
+            `cluttered_digits`.
 
     Returns:
-        Tuple `(images, labels)`: uint8 RGB images of shape
-        `(len(classes) * n_per_class, image_size, image_size, 3)` with values
-        0-255, and int64 labels. Examples are shuffled.
+        Tuple `(images, labels)`, as `cluttered_digits` returns them.
 
     Raises:
         ValueError: for an unknown `domain` or any invalid argument of

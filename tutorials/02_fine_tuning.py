@@ -168,22 +168,22 @@ features_train = backbones.extract_features(extractor, x_train, verbose=0)
 features_test = backbones.extract_features(extractor, x_test, verbose=0)
 
 
-def train_probe(seed):
-    """Trains the linear head on frozen features; returns its weights."""
+def train_head(features, labels, num_classes, seed=0):
+    """A linear softmax head trained full-batch on frozen features."""
     keras.utils.set_random_seed(seed)
-    head = backbones.classifier_head(len(TARGET_CLASSES), features_train.shape[1])
+    head = backbones.classifier_head(num_classes, features.shape[1])
     head.compile(
         keras.optimizers.Adam(1e-2),
         "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    head.fit(
-        features_train,
-        y_train,
-        batch_size=len(features_train),
-        epochs=HEAD_EPOCHS,
-        verbose=0,
-    )
+    head.fit(features, labels, batch_size=len(features), epochs=HEAD_EPOCHS, verbose=0)
+    return head
+
+
+def train_probe(seed):
+    """Trains the target head on frozen features; returns its weights and accuracy."""
+    head = train_head(features_train, y_train, len(TARGET_CLASSES), seed)
     accuracy = head.evaluate(features_test, y_test, verbose=0)[1]
     return head.get_layer("predictions").get_weights(), accuracy
 
@@ -279,16 +279,10 @@ x_source, y_source = data.cluttered_digits(
 x_source_test, y_source_test = data.cluttered_digits(
     SOURCE_CLASSES, SOURCE_PER_CLASS, split="test", seed=4
 )
-source_head = backbones.classifier_head(len(SOURCE_CLASSES), features_train.shape[1])
-source_head.compile(
-    keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"]
-)
-source_head.fit(
+source_head = train_head(
     backbones.extract_features(extractor, x_source, verbose=0),
     y_source,
-    batch_size=len(x_source),
-    epochs=HEAD_EPOCHS,
-    verbose=0,
+    len(SOURCE_CLASSES),
 )
 
 
