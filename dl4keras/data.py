@@ -198,10 +198,11 @@ def domain_shift_digits(
     Use different seeds (or splits) for the source and target sets of an
     experiment.
 
+    The other arguments (`classes`, `n_per_class`, `image_size`, `split`,
+    `digit_size`, `seed`) mean what they mean in `cluttered_digits`.
+
     Args:
         domain: ``"plain"``, ``"colour"`` or ``"clutter"``.
-        classes, n_per_class, image_size, split, digit_size, seed: as in
-            `cluttered_digits`.
 
     Returns:
         Tuple `(images, labels)`, as `cluttered_digits` returns them.
