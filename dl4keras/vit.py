@@ -326,6 +326,14 @@ class VisionTransformer(keras.Model):
             `stochastic_depth · i / (depth - 1)` (DeiT's linear rule).
         layer_norm_epsilon: Epsilon of every LayerNormalization.
         use_patch_bias: Whether the patch projection has a bias.
+        conv_stem: Output channels of 3×3 convolutions (stride 1, `"same"`
+            padding, GELU) run on the images before they are cut into
+            patches, e.g. `(32, 32)`; default `()`, none (the plain ViT).
+            A *convolutional stem* gives every patch token a view of its
+            neighbourhood, a locality prior that helps a ViT trained from
+            scratch on little data (Xiao et al., 2021, "Early convolutions
+            help transformers see better"; Hassani et al., 2021, compact
+            convolutional transformers). The token grid is unchanged.
         classifier_activation: Activation of the head: `None` (logits, the
             default) or e.g. `"softmax"`. Computed in float32.
         dtype_policy: `"float32"`, `"mixed_float16"`, `"mixed_bfloat16"`
@@ -369,6 +377,7 @@ class VisionTransformer(keras.Model):
         stochastic_depth=0.0,
         layer_norm_epsilon=1e-6,
         use_patch_bias=True,
+        conv_stem=(),
         classifier_activation=None,
         dtype_policy=None,
         name="vision_transformer",
@@ -407,6 +416,14 @@ class VisionTransformer(keras.Model):
                 "Received an invalid value for argument `num_classes`, expected a "
                 f"positive integer when include_top=True. Received: num_classes={num_classes!r}"
             )
+        conv_stem = () if conv_stem is None else conv_stem
+        if isinstance(conv_stem, (int, str)) or not all(_positive_int(c) for c in conv_stem):
+            raise ValueError(
+                "`conv_stem` must be a sequence of positive integers (the channels of "
+                f"each 3×3 convolution), e.g. (32, 32), or () for none. Received: "
+                f"conv_stem={conv_stem!r}"
+            )
+        conv_stem = tuple(int(c) for c in conv_stem)
         if pooling not in ("token", "gap"):
             raise ValueError(f'`pooling` must be "token" or "gap". Received: pooling={pooling!r}')
         # `dtype` (from Keras) and `dtype_policy` (ours) name the same thing.
@@ -426,9 +443,15 @@ class VisionTransformer(keras.Model):
 
         # === The functional graph ===
         images = keras.Input(shape=(*image_size, num_channels), name="images")
+        x = images
+        for i, channels in enumerate(conv_stem):
+            x = keras.layers.Conv2D(
+                channels, 3, padding="same", activation="gelu", dtype=policy,
+                name=f"stem_conv_{i}",
+            )(x)
         x = PatchEmbedding(
             patch_size, hidden_dim, use_bias=use_patch_bias, dtype=policy, name="patch_embedding"
-        )(images)
+        )(x)
         if use_class_token:
             x = ClassToken(dtype=policy, name="class_token")(x)
         x = PatchPositionEmbedding(
@@ -482,6 +505,7 @@ class VisionTransformer(keras.Model):
         self.stochastic_depth = float(stochastic_depth)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.use_patch_bias = bool(use_patch_bias)
+        self.conv_stem = conv_stem
         self.classifier_activation = classifier_activation
         self.grid_size = grid
         self.use_class_token = use_class_token
@@ -527,6 +551,7 @@ class VisionTransformer(keras.Model):
             "stochastic_depth": self.stochastic_depth,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "use_patch_bias": self.use_patch_bias,
+            "conv_stem": list(self.conv_stem),
             "classifier_activation": self.classifier_activation,
             "dtype_policy": self.dtype_policy.name,
             "name": self.name,
@@ -580,7 +605,10 @@ class VisionTransformer(keras.Model):
         """
         images = ops.convert_to_tensor(images)
         self._check_images(images)
-        x = self.get_layer("patch_embedding")(images)
+        x = images
+        for i in range(len(self.conv_stem)):
+            x = self.get_layer(f"stem_conv_{i}")(x)
+        x = self.get_layer("patch_embedding")(x)
         if self.use_class_token:
             x = self.get_layer("class_token")(x)
         x = self.get_layer("position_embedding")(x)
@@ -853,6 +881,7 @@ def load_keras_hub_weights(model, backbone, interpolation="bicubic"):
         "mlp_dim": (model.mlp_dim, backbone.mlp_dim),
         "pooling": (model.pooling, "token" if backbone.use_class_token else "gap"),
         "use_patch_bias": (model.use_patch_bias, bool(backbone.use_patch_bias)),
+        "conv_stem": (model.conv_stem, ()),  # KerasHub's ViT has none
     }
     wrong = {k: v for k, v in wanted.items() if v[0] != v[1]}
     if wrong:

@@ -104,6 +104,38 @@ def test_save_load_roundtrip(tiny, tmp_path):
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(tiny(x)), atol=1e-6)
 
 
+def test_conv_stem_sees_neighbouring_pixels_and_saves(tmp_path):
+    keras.utils.set_random_seed(0)
+    stem = vit.build("vit_digits", conv_stem=(4, 6), **TINY)
+    assert [stem.get_layer(f"stem_conv_{i}").filters for i in range(2)] == [4, 6]
+    assert stem.get_layer("patch_embedding").projection.kernel.shape == (2, 2, 6, 16)
+    assert stem.encode(images(1)).shape == (1, 17, 16)  # the same token grid
+    # One pixel changed, (2, 2), in the 2×2 patch (1, 1), token 5 of the 4×4
+    # grid: a plain ViT changes that token only; two 3×3 convolutions spread
+    # the pixel over a 5×5 window, so the 3×3 patches around it change.
+    x = images(1)
+    y = x.copy()
+    y[0, 2, 2, 0] += 1.0
+    plain = vit.build("vit_digits", **TINY)
+    assert _changed_tokens(plain, x, y) == [5]
+    assert _changed_tokens(stem, x, y) == [0, 1, 2, 4, 5, 6, 8, 9, 10]
+    path = tmp_path / "stem.keras"
+    stem.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.conv_stem == (4, 6)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(stem(x)), atol=1e-6)
+
+
+def _changed_tokens(model, x, y):
+    """The patch tokens (after the patch embedding) that differ between x and y."""
+    tokens = []
+    for images_ in (x, y):
+        for i in range(len(model.conv_stem)):
+            images_ = model.get_layer(f"stem_conv_{i}")(images_)
+        tokens.append(np.asarray(model.get_layer("patch_embedding")(images_))[0])
+    return np.flatnonzero(np.abs(tokens[1] - tokens[0]).max(-1) > 1e-6).tolist()
+
+
 def test_stochastic_depth_rule():
     model = vit.build(
         "vit_digits", depth=3, hidden_dim=8, num_heads=2, mlp_dim=8, stochastic_depth=0.2
@@ -118,6 +150,10 @@ def test_bad_arguments_and_inputs(tiny):
         VisionTransformer(
             image_size=8, patch_size=2, depth=1, hidden_dim=20, num_heads=3, mlp_dim=8
         )
+    with pytest.raises(ValueError, match=r"conv_stem=32\b"):
+        vit.build("vit_digits", conv_stem=32, **TINY)
+    with pytest.raises(ValueError, match=r"conv_stem=\(32, 0\)"):
+        vit.build("vit_digits", conv_stem=(32, 0), **TINY)
     with pytest.raises(ValueError, match="pooling='mean'"):
         vit.build("vit_digits", pooling="mean", **TINY)
     with pytest.raises(ValueError, match="dtype_policy='float64'"):
@@ -283,6 +319,14 @@ def test_keras_hub_weight_parity():
     )
     load_keras_hub_weights(bigger, backbone)
     assert bigger(images(1, size=48, channels=3)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"conv_stem=\(8,\) \(backbone: \(\)\)"):
+        load_keras_hub_weights(
+            VisionTransformer(
+                image_size=32, patch_size=8, hidden_dim=32, depth=2, num_heads=2, mlp_dim=64,
+                conv_stem=(8,),
+            ),
+            backbone,
+        )
     with pytest.raises(ValueError, match=r"mlp_dim=128 \(backbone: 64\)"):
         load_keras_hub_weights(
             VisionTransformer(
