@@ -10,7 +10,8 @@ the tokens; a final LayerNorm and a linear head classify.
 - `VisionTransformer`: the model, a functional `keras.Model` that saves to
   `.keras` files, with named configurations (`vit_tiny`, `vit_small`,
   `vit_base` of the ViT/DeiT papers and small ones for 8×8 to 32×32 images),
-  a `dtype_policy` for mixed precision, `attention_scores(images)`, and
+  a `dtype_policy` for mixed precision, an optional convolutional stem
+  (`conv_stem`) for small-data training, `attention_scores(images)`, and
   `with_image_size(...)` to fine-tune at another resolution.
 - `attention_rollout`: where the class token looks, through all layers
   (Abnar & Zuidema, 2020).

@@ -50,9 +50,9 @@ from dl4keras import data, profiles, results, vit, viz
 from dl4keras.transformer import TransformerEncoderBlock, sinusoidal_encoding
 
 PROFILE = profiles.current()
-EPOCHS = profiles.choose(smoke=1, docs=40, full=150)
+EPOCHS = profiles.choose(smoke=1, docs=20, full=100)
 ABLATION_EPOCHS = profiles.choose(smoke=1, docs=20, full=100)
-EXERCISE_EPOCHS = profiles.choose(smoke=1, docs=4, full=50)
+EXERCISE_EPOCHS = profiles.choose(smoke=1, docs=8, full=50)
 BATCH_SIZE = 64
 GOAL_ACCURACY, GOAL_SECONDS = 0.98, 120  # the goal of the final run (docs profile)
 keras.utils.set_random_seed(0)
@@ -263,34 +263,42 @@ model.summary(line_length=88)
 #   the average of the patch tokens (`"gap"`);
 # - **data augmentation suited to the data**: small random shifts of the
 #   digits. No flips: a mirrored 2 or 7 is not a digit. And mild: one pixel
-#   is already 12% of an 8×8 digit.
+#   is already 12% of an 8×8 digit;
+# - **a convolutional stem**: two 3×3 convolutions on the pixels before
+#   they are cut into patches (`conv_stem=(32, 32)`), so each patch token
+#   also sees its neighbourhood. It puts back a little of the CNN's prior,
+#   locality, which the data cannot teach with 1,347 images (Xiao et al.,
+#   2021, "Early convolutions help transformers see better"; Hassani et al.,
+#   2021, compact convolutional transformers). The token grid, the encoder
+#   and everything after it stay the same.
 #
 # One function trains a ViT with a given recipe; the augmentation layer sits
 # in front of the ViT and is active only during `fit`.
 
 # %%
-RECIPES = {
-    "plain (Adam, constant LR, gap)": dict(
-        pooling="gap", schedule=False, weight_decay=0.0, smoothing=0.0, shift=0.0
-    ),
-    "+ warmup/cosine, AdamW, smoothing": dict(
-        pooling="gap", schedule=True, weight_decay=0.05, smoothing=0.1, shift=0.0
-    ),
-    "+ class-token pooling": dict(
-        pooling="token", schedule=True, weight_decay=0.05, smoothing=0.1, shift=0.0
-    ),
+PLAIN = dict(pooling="gap", schedule=False, weight_decay=0.0, smoothing=0.0)
+TUNED = dict(schedule=True, weight_decay=0.05, smoothing=0.1)
+RECIPES = {  # each adds one ingredient (or swaps one, for the shifts)
+    "plain (Adam, constant LR, gap)": dict(PLAIN, shift=0.0, conv_stem=()),
+    "+ warmup/cosine, AdamW, smoothing": dict(PLAIN, **TUNED, shift=0.0, conv_stem=()),
+    "+ class-token pooling": dict(TUNED, pooling="token", shift=0.0, conv_stem=()),
     "+ random shifts (up to ½ pixel)": dict(
-        pooling="token", schedule=True, weight_decay=0.05, smoothing=0.1, shift=0.0625
+        TUNED, pooling="token", shift=0.0625, conv_stem=()
+    ),
+    "+ convolutional stem (no shifts)": dict(
+        TUNED, pooling="token", shift=0.0, conv_stem=(32, 32)
     ),
 }
 # The recipe of the final run, chosen on a validation split (see below).
-BEST = "+ class-token pooling"
+BEST = "+ convolutional stem (no shifts)"
 
 
 def train_vit(recipe, epochs, x, y, seed=0, learning_rate=2e-3, **config):
     """Trains a vit_digits model on (x, y) with a recipe; returns (vit, seconds)."""
     keras.utils.set_random_seed(seed)
-    net = vit.build("vit_digits", pooling=recipe["pooling"], **config)
+    net = vit.build(
+        "vit_digits", pooling=recipe["pooling"], conv_stem=recipe["conv_stem"], **config
+    )
     inputs = keras.Input((8, 8, 1))
     features = inputs
     if recipe["shift"]:  # random shifts of up to `shift` × the image size
@@ -311,7 +319,7 @@ def train_vit(recipe, epochs, x, y, seed=0, learning_rate=2e-3, **config):
         keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=recipe["smoothing"]
         ),
-        jit_compile=False,  # XLA compiling costs about what it saves at 40 epochs
+        jit_compile=False,  # XLA compiling costs more than it saves at 20 epochs
     )
     t0 = time.perf_counter()
     trainer.fit(
@@ -376,28 +384,37 @@ for row in ablation:
 # is noise: we looked at several seeds and at the longer budget before
 # choosing.
 #
-# When we ran the search (40 epochs each, batch 64, peak learning rate
-# 2e-3, on the validation split above; 270 validation images), the schedule
-# + AdamW + label smoothing with mean pooling made 9 validation errors
-# (model seed 0), and the same with class-token pooling made 4, 5 and 8
-# errors (seeds 0, 1, 2: 97.9% on average), the best we found. Things that
-# did *not* help within the budget: random shifts of up to half a pixel (7
-# errors with mean pooling, 10 with class-token pooling), shifts of up to a
-# pixel (11), shifts and ±7° rotations (9): on 8×8 digits the interpolation
-# blurs the training images, which the clean test images are not, and the
-# harder task needs more epochs than 120 s allow. Dropout 0.1 with weight
-# decay 0.1 (7 and 11 errors, seeds 0 and 1) and 1×1 patches with width 32
-# (13 and 12 errors, and slower) did not help either.
+# When we ran the search (batch 64, peak learning rate 2e-3, on the
+# validation split above; 270 validation images, so one error is 0.4%):
 #
-# So the winner is class-token pooling with the schedule, AdamW and label
-# smoothing. Differences of a few errors are within the seed-to-seed spread
-# here, a reminder that one run on a small dataset proves little. When we
-# then trained it on the whole training set, it reached 96.9% and 97.8% on
-# the test set (seeds 0 and 1): close to, but not robustly above, our 98%
-# goal. Closing that gap on 8×8 digits probably needs more epochs than the
-# 120 s budget allows on 2 CPU cores (for augmentation to pay off), or an
-# architecture with some image prior (a convolutional stem), which is where
-# hybrid models and pretraining come in.
+# - **Without a stem** (40 epochs each), the schedule + AdamW + label
+#   smoothing with mean pooling made 9 validation errors (model seed 0), and
+#   the same with class-token pooling 4, 5 and 8 errors (seeds 0, 1, 2). On
+#   the test set that recipe reached 96.9% and 97.8% (seeds 0 and 1): close
+#   to, but not robustly above, our 98% goal.
+# - Things that did *not* help within the budget: random shifts of up to
+#   half a pixel (7 errors with mean pooling, 10 with class-token pooling),
+#   shifts of up to a pixel (11), shifts and ±7° rotations (9): on 8×8
+#   digits the interpolation blurs the training images, which the clean test
+#   images are not, and the harder task needs more epochs than 120 s allow.
+#   Dropout 0.1 with weight decay 0.1 (7 and 11 errors, seeds 0 and 1) and
+#   1×1 patches with width 32 (13 and 12 errors, and slower) did not help
+#   either.
+# - **The convolutional stem** did, and reliably. With 20 epochs it made 4,
+#   4 and 5 errors (model seeds 0, 1, 2) against 7 and 6 without it (seeds
+#   0, 1). To be sure this was not luck of one split, we drew three more
+#   validation splits (with model seeds 10, 11, 12): 4, 4 and 5 errors with
+#   the stem, 12, 16 and 6 without. Wider stems (64 channels) were no better
+#   (5, 8, 7). More epochs did not help: 8, 3 and 9 errors with 30
+#   epochs, 5 with 40.
+#
+# So the winner is class-token pooling with the schedule, AdamW, label
+# smoothing and the convolutional stem, at 20 epochs. Differences of one or
+# two errors are within the seed-to-seed spread; the stem's gain held on
+# every split and seed we tried. It is a lesson in
+# what "from scratch" means: a Transformer has to learn from the data what a
+# CNN is told by its architecture, and with little data a small dose of
+# that prior (or pretraining) is what closes the gap.
 #
 # Now the `BEST` recipe, on the whole training set, with the full budget
 # (`EPOCHS` epochs), measured once on the test set. We time the training
@@ -436,6 +453,15 @@ else:
     print("no test digit misclassified")
 
 # %% [markdown]
+# When we built this page, the final run reached 98.0% (9 errors of 450, the
+# most the goal allows) in 76 s of training (107 s in an earlier build, on a
+# machine busy with other jobs; the accuracy was the same): the goal is met,
+# without room to spare on accuracy. Other seeds would land a little above
+# or below: on validation the recipe made 4 or 5 errors of 270 (98.1-98.5%)
+# on every split and seed we tried. That is why we report one run, chosen
+# before we looked at the test set, and the spread, rather than the best of
+# several test runs.
+#
 # ## What did the position embeddings learn?
 #
 # The model started with random position embeddings. Comparing the learned
@@ -490,13 +516,15 @@ plt.show()
 # %% [markdown]
 # Read the maps with care: rollout is a picture of where information *flows*,
 # not a proof of what the model uses. On 8×8 images with 16 patches the maps
-# are coarse; on real photos (224×224, 196 patches) the same code outlines
+# are coarse, and with the convolutional stem each token already mixes a 5×5
+# window of pixels before any attention, so a patch's weight also speaks for
+# its neighbours; on real photos (224×224, 196 patches) the same code outlines
 # objects.
 #
 # ## More data, or pretrained weights
 #
-# ViT's lack of image priors is a handicap with 1,347 images, and the recipe
-# only narrows the gap. It becomes an advantage with data: trained on
+# ViT's lack of image priors is a handicap with 1,347 images: the recipe
+# narrows the gap, and here it took a small convolutional prior to close it. It becomes an advantage with data: trained on
 # ImageNet-21k or JFT (14 M-300 M images) ViTs beat CNNs, and **fine-tuning a
 # pretrained ViT** is how they are used in practice. KerasHub ships such
 # checkpoints as `keras_hub.models.ViTBackbone` presets, the same
@@ -618,7 +646,10 @@ print(f"wrote {path}")
 # - Attention costs grow with the *square* of the number of tokens $T$; the
 #   MLPs and projections grow linearly with $T$ and with depth.
 # - A 4×4 patch of an 8×8 digit is a quarter of the digit: how much can one
-#   linear projection of it say?
+#   token of it say? (The convolutional stem lets each token see a little
+#   past its patch's border, so it softens the effect of the patch size.)
+# - A budget of a few epochs favours models that learn fast, not the ones
+#   that end best: compare at two budgets if you have the time.
 #
 # A reference solution follows (collapsed on the site). Was the model with
 # the most tokens the most accurate per second of training?
