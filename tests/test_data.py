@@ -104,3 +104,61 @@ def test_image_folder_functions_are_importable_from_data():
     assert data.validate_image_folder is image_folder.validate_image_folder
     with pytest.raises(AttributeError, match="no attribute 'load_folder'"):
         data.load_folder  # noqa: B018
+
+
+def _fake_cifar100_archive(tmp_path, n_train=6, n_test=4):
+    """A .tar.gz laid out like the real CIFAR-100 archive, with known pixels."""
+    import pickle
+    import tarfile
+
+    root = tmp_path / "src" / "cifar-100-python"
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for name, n in (("train", n_train), ("test", n_test)):
+        # Rows are (R plane, G plane, B plane), each 32x32 row-major, as in CIFAR.
+        images = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+        fine, coarse = rng.integers(0, 100, n), rng.integers(0, 20, n)
+        rows = images.transpose(0, 3, 1, 2).reshape(n, 3072)
+        batch = {b"data": rows, b"fine_labels": fine.tolist(), b"coarse_labels": coarse.tolist()}
+        (root / name).write_bytes(pickle.dumps(batch))
+        arrays[name] = (images, fine, coarse)
+    meta = {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}
+    (root / "meta").write_bytes(pickle.dumps(meta))
+    archive = tmp_path / "cifar-100-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="cifar-100-python")
+    return archive.as_uri(), arrays
+
+
+def test_load_cifar100_from_an_archive_then_from_the_cache(tmp_path):
+    url, arrays = _fake_cifar100_archive(tmp_path)
+    cache = tmp_path / "cache"
+    (x_train, y_train), (x_test, y_test), names = data.load_cifar100(directory=cache, url=url)
+    assert x_train.shape == (6, 32, 32, 3) and x_train.dtype == np.uint8
+    np.testing.assert_array_equal(x_train, arrays["train"][0])  # channels last, exact pixels
+    np.testing.assert_array_equal(x_test, arrays["test"][0])
+    np.testing.assert_array_equal(y_train, arrays["train"][1])
+    assert y_test.dtype == np.int64 and names[:2] == ["fine0", "fine1"] and len(names) == 100
+    # Downloaded once: later calls read the cache, whatever the URL.
+    missing = (tmp_path / "gone.tar.gz").as_uri()
+    (_, coarse), _, coarse_names = data.load_cifar100("coarse", directory=cache, url=missing)
+    np.testing.assert_array_equal(coarse, arrays["train"][2])
+    assert len(coarse_names) == 20
+
+
+def test_load_cifar100_offline_and_bad_input(tmp_path):
+    from dl4keras.image_folder import DatasetUnavailableError
+
+    missing = (tmp_path / "cifar-100-python.tar.gz").as_uri()
+    with pytest.raises(DatasetUnavailableError, match="CIFAR-100 is not downloaded yet") as info:
+        data.load_cifar100(directory=tmp_path / "cache", url=missing)
+    assert str(tmp_path / "cache") in str(info.value)
+    with pytest.raises(ValueError, match="label_mode.*'medium'"):
+        data.load_cifar100("medium", directory=tmp_path)
+    broken = tmp_path / "broken" / "cifar-100-python"
+    broken.mkdir(parents=True)
+    (broken / "meta").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="not a readable CIFAR-100 file"):
+        data.load_cifar100(directory=tmp_path / "broken", url=missing)
