@@ -459,9 +459,9 @@ else:
 
 # %% [markdown]
 # When we built this page, the final run reached 98.0% (9 errors of 450, the
-# most the goal allows) in 76 s of training (107 s in an earlier build, on a
-# machine busy with other jobs; the accuracy was the same): the goal is met,
-# without room to spare on accuracy. Other seeds would land a little above
+# most the goal allows) in 76 to 111 s of training over three builds,
+# depending on how busy the machine was (the accuracy was the same every
+# time): the goal is met, without room to spare on accuracy. Other seeds would land a little above
 # or below: on validation the recipe made 4 or 5 errors of 270 (98.1-98.5%)
 # on every split and seed we tried. That is why we report one run, chosen
 # before we looked at the test set, and the spread, rather than the best of
