@@ -566,6 +566,11 @@ class VisionTransformer(keras.Model):
     # -------------------------------------------------------------- inspect
 
     @property
+    def stem_layers(self):
+        """The convolutions of the stem (`conv_stem`), first to last; `[]` without one."""
+        return [self.get_layer(f"stem_conv_{i}") for i in range(len(self.conv_stem))]
+
+    @property
     def encoder_blocks(self):
         """The `TransformerEncoderBlock`s, first to last."""
         return [self.get_layer(f"encoder_block_{i}") for i in range(self.depth)]
@@ -607,8 +612,8 @@ class VisionTransformer(keras.Model):
         images = ops.convert_to_tensor(images)
         self._check_images(images)
         x = images
-        for i in range(len(self.conv_stem)):
-            x = self.get_layer(f"stem_conv_{i}")(x)
+        for layer in self.stem_layers:
+            x = layer(x)
         x = self.get_layer("patch_embedding")(x)
         if self.use_class_token:
             x = self.get_layer("class_token")(x)

@@ -107,7 +107,7 @@ def test_save_load_roundtrip(tiny, tmp_path):
 def test_conv_stem_sees_neighbouring_pixels_and_saves(tmp_path):
     keras.utils.set_random_seed(0)
     stem = vit.build("vit_digits", conv_stem=(4, 6), **TINY)
-    assert [stem.get_layer(f"stem_conv_{i}").filters for i in range(2)] == [4, 6]
+    assert [layer.filters for layer in stem.stem_layers] == [4, 6]
     assert stem.get_layer("patch_embedding").projection.kernel.shape == (2, 2, 6, 16)
     assert stem.encode(images(1)).shape == (1, 17, 16)  # the same token grid
     # One pixel changed, (2, 2), in the 2×2 patch (1, 1), token 5 of the 4×4
@@ -130,8 +130,8 @@ def _changed_tokens(model, x, y):
     """The patch tokens (after the patch embedding) that differ between x and y."""
     tokens = []
     for images_ in (x, y):
-        for i in range(len(model.conv_stem)):
-            images_ = model.get_layer(f"stem_conv_{i}")(images_)
+        for layer in model.stem_layers:
+            images_ = layer(images_)
         tokens.append(np.asarray(model.get_layer("patch_embedding")(images_))[0])
     return np.flatnonzero(np.abs(tokens[1] - tokens[0]).max(-1) > 1e-6).tolist()
 
