@@ -554,7 +554,8 @@ plt.show()
 # features fit this target far better than glyph features fit digits 5-9.
 # Will the linear probe be closer to fine-tuning than in the table above?
 # Will a large pretrained network with 250 labels overfit when every layer
-# trains? We have not measured it yet: our build machines have no GPU.
+# trains? We have not measured it yet: our build machines have neither
+# internet nor a GPU.
 #
 # `folder_task` turns any image folder into a `FineTuningTask`: it loads
 # the folder in file order, then draws a fixed number of training images
