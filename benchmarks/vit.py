@@ -29,6 +29,7 @@ means no XLA on a CPU-only machine and XLA on a GPU if the model supports it.
     python benchmarks/vit.py                              # ours vs KerasHub, CPU or GPU
     python benchmarks/vit.py --repeats 7 --steps 10 --batch-size 128
     python benchmarks/vit.py --gpu-mixed-precision        # float32 vs mixed, GPU only
+    python benchmarks/vit.py --gpu-mixed-precision --dry-run  # check that mode anywhere
 
 On a shared machine the absolute images/s move with the load from other
 processes; the interleaved ratio is the figure to read.
@@ -109,14 +110,16 @@ def make_pair(jit):
     return {"dl4keras": _compile(ours, jit), "keras_hub": _compile(theirs, jit)}
 
 
-def make_policies(jit, classes):
-    """Our vit_small under each dtype policy (same initial weights)."""
+def make_policies(jit, classes, **overrides):
+    """Our vit_small under each dtype policy (same initial weights).
+
+    `overrides` change the config (the `--dry-run` shrinks it)."""
     models = {}
     weights = None
     for policy in POLICIES:
         keras.utils.set_random_seed(0)
         model = VisionTransformer.from_config_name(
-            "vit_small", num_classes=classes, dtype_policy=policy
+            "vit_small", num_classes=classes, dtype_policy=policy, **overrides
         )
         if weights is None:
             weights = model.get_weights()
@@ -184,9 +187,20 @@ def main(argv=None):
         action="store_true",
         help="float32 vs mixed_bfloat16 vs mixed_float16 for vit_small at 224x224 (GPU only)",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --gpu-mixed-precision: a tiny vit_small (32x32, depth 1) on any device, "
+        "1 step, to check the script before a GPU run; its speeds mean nothing",
+    )
     args = parser.parse_args(argv)
     gpus = tf.config.list_physical_devices("GPU")
-    if args.gpu_mixed_precision and not gpus:
+    if args.dry_run and not args.gpu_mixed_precision:
+        parser.error("--dry-run checks the --gpu-mixed-precision mode; pass both.")
+    if args.dry_run:
+        args.repeats, args.steps, args.warmup = 1, 1, 1
+        args.batch_size = args.batch_size or 4
+    elif args.gpu_mixed_precision and not gpus:
         sys.exit(
             "--gpu-mixed-precision needs a GPU, and TensorFlow sees none "
             "(tf.config.list_physical_devices('GPU') is empty). Mixed precision on a "
@@ -197,9 +211,12 @@ def main(argv=None):
     print(f"keras {keras.__version__}, tensorflow {tf.__version__}, {'GPU' if gpus else 'CPU'}")
     jit = _jit(args.jit)
     if args.gpu_mixed_precision:
-        models = make_policies(jit, 1000)
-        batches = make_batches(4, args.batch_size, 224, 3, 1000)
-        title = "vit_small, 224x224, patch 16, 1000 classes, float32 vs mixed precision"
+        size, tiny = (32, dict(image_size=32, depth=1)) if args.dry_run else (224, {})
+        models = make_policies(jit, 1000, **tiny)
+        batches = make_batches(4, args.batch_size, size, 3, 1000)
+        title = f"vit_small, {size}x{size}, patch 16, 1000 classes, float32 vs mixed precision"
+        if args.dry_run:
+            title = f"DRY RUN (depth 1; the speeds mean nothing): {title}"
         return bench(models, batches, args, "float32", title)
     import keras_hub
 
