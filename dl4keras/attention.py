@@ -117,14 +117,13 @@ def scaled_dot_product_attention(
         the softmax weights before dropout. A query that may attend to no key
         at all (a padded position) gets all-zero weights and a zero output.
 
-    Example:
-
-    >>> q = keras.random.normal((2, 5, 16))   # 2 sequences, 5 queries
-    >>> k = keras.random.normal((2, 7, 16))   # 7 keys
-    >>> v = keras.random.normal((2, 7, 32))
-    >>> out, w = scaled_dot_product_attention(q, k, v, return_weights=True)
-    >>> tuple(out.shape), tuple(w.shape)
-    ((2, 5, 32), (2, 5, 7))
+    Examples:
+        >>> q = keras.random.normal((2, 5, 16))   # 2 sequences, 5 queries
+        >>> k = keras.random.normal((2, 7, 16))   # 7 keys
+        >>> v = keras.random.normal((2, 7, 32))
+        >>> out, w = scaled_dot_product_attention(q, k, v, return_weights=True)
+        >>> tuple(out.shape), tuple(w.shape)
+        ((2, 5, 32), (2, 5, 7))
     """
     query = ops.convert_to_tensor(query)
     key = ops.convert_to_tensor(key)
@@ -261,45 +260,44 @@ class MultiHeadAttention(keras.layers.Layer):
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        query: Query tensor of shape `(B, T, dim)`.
-        value: Value tensor of shape `(B, S, dim_v)`.
-        key: Optional key tensor of shape `(B, S, dim_k)`; defaults to
-            `value`, the common case.
-        query_mask: Optional boolean mask `(B, T)` of valid query positions.
-            Filled in from the Keras mask of `query` (e.g. from
-            `Embedding(mask_zero=True)` or `Masking`) when not given.
-        value_mask: Optional boolean mask `(B, S)` of valid value positions,
-            from the Keras mask of `value` when not given.
-        key_mask: Optional boolean mask `(B, S)` of valid key positions, from
-            the Keras mask of `key` when not given.
-        attention_mask: Optional boolean mask broadcastable to
-            `(B, num_heads, T, S)` (usually `(B, T, S)`): `True` where query
-            `t` may attend to key `s`. Combined (logical and) with the masks
-            above and the causal mask.
-        return_attention_scores: If `True`, return `(output, scores)`.
-        training: Python boolean, whether dropout is active.
-        use_causal_mask: If `True`, query `t` may only attend to keys
-            `0..t` (a decoder's mask).
+        - `query`: Query tensor of shape `(B, T, dim)`.
+        - `value`: Value tensor of shape `(B, S, dim_v)`.
+        - `key`: Optional key tensor of shape `(B, S, dim_k)`; defaults to
+          `value`, the common case.
+        - `query_mask`: Optional boolean mask `(B, T)` of valid query positions.
+          Filled in from the Keras mask of `query` (e.g. from
+          `Embedding(mask_zero=True)` or `Masking`) when not given.
+        - `value_mask`: Optional boolean mask `(B, S)` of valid value positions,
+          from the Keras mask of `value` when not given.
+        - `key_mask`: Optional boolean mask `(B, S)` of valid key positions, from
+          the Keras mask of `key` when not given.
+        - `attention_mask`: Optional boolean mask broadcastable to
+          `(B, num_heads, T, S)` (usually `(B, T, S)`): `True` where query
+          `t` may attend to key `s`. Combined (logical and) with the masks
+          above and the causal mask.
+        - `return_attention_scores`: If `True`, return `(output, scores)`.
+        - `training`: Python boolean, whether dropout is active.
+        - `use_causal_mask`: If `True`, query `t` may only attend to keys
+          `0..t` (a decoder's mask).
 
     Returns:
-        attention_output: Tensor of shape `(B, T, E)`, `E` the query's last
-            dimension, or `(B, T, *output_shape)`. It carries the query's
-            Keras mask.
-        attention_scores: (If `return_attention_scores=True`) the attention
-            weights, shape `(B, num_heads, T, S)`.
+        `attention_output`, a tensor of shape `(B, T, E)`, `E` the query's last
+        dimension, or `(B, T, *output_shape)`, that carries the query's Keras
+        mask; with `return_attention_scores=True`, the tuple
+        `(attention_output, attention_scores)`, the scores being the attention
+        weights, of shape `(B, num_heads, T, S)`.
 
     Rows of padded query positions (queries that may attend to no key) carry
     no meaning: the step-by-step path gives them zero weights, the fused path
     a uniform average, exactly as the built-in layer's two paths do.
 
-    Example:
-
-    >>> layer = MultiHeadAttention(num_heads=2, key_dim=2)
-    >>> target = keras.Input(shape=[8, 16])
-    >>> source = keras.Input(shape=[4, 16])
-    >>> output, scores = layer(target, source, return_attention_scores=True)
-    >>> output.shape, scores.shape
-    ((None, 8, 16), (None, 2, 8, 4))
+    Examples:
+        >>> layer = MultiHeadAttention(num_heads=2, key_dim=2)
+        >>> target = keras.Input(shape=[8, 16])
+        >>> source = keras.Input(shape=[4, 16])
+        >>> output, scores = layer(target, source, return_attention_scores=True)
+        >>> output.shape, scores.shape
+        ((None, 8, 16), (None, 2, 8, 4))
     """
 
     def __init__(

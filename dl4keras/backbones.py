@@ -27,16 +27,15 @@ by default `~/.keras/models`). With no network and no cached file,
 `build(..., weights="imagenet")` fails at once with a `WeightsUnavailableError`
 that says how to get the file, or what to use instead.
 
-Example:
+Examples:
+    ```python
+    from dl4keras import backbones
 
-```python
-from dl4keras import backbones
-
-print(backbones.describe())
-extractor = backbones.build("tiny_resnet", input_shape=(32, 32, 3))
-features = backbones.extract_features(extractor, images)     # (n, 192)
-head = backbones.classifier_head(5, features.shape[1], dropout=0.2)
-```
+    print(backbones.describe())
+    extractor = backbones.build("tiny_resnet", input_shape=(32, 32, 3))
+    features = backbones.extract_features(extractor, images)     # (n, 192)
+    head = backbones.classifier_head(5, features.shape[1], dropout=0.2)
+    ```
 """
 
 from __future__ import annotations
@@ -100,7 +99,8 @@ class Preprocess(keras.layers.Layer):
     as a layer, so that it is saved with the model and never forgotten.
 
     Args:
-        mode: one of
+        mode: one of:
+
             - `"caffe"`: RGB -> BGR, then subtract the ImageNet mean pixel
               (ResNet50, VGG16);
             - `"tf"`: scale to [-1, 1] (ResNet50V2, MobileNetV2, Xception);
@@ -111,16 +111,15 @@ class Preprocess(keras.layers.Layer):
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: images `(..., height, width, 3)`, channels last, values 0-255.
+        - `inputs`: images `(..., height, width, 3)`, channels last, values 0-255.
 
     Returns:
         A float tensor of the same shape.
 
-    Example:
-
-    >>> x = np.full((1, 2, 2, 3), 255.0)
-    >>> Preprocess("tf")(x)[0, 0, 0].numpy().tolist()
-    [1.0, 1.0, 1.0]
+    Examples:
+        >>> x = np.full((1, 2, 2, 3), 255.0)
+        >>> Preprocess("tf")(x)[0, 0, 0].numpy().tolist()
+        [1.0, 1.0, 1.0]
     """
 
     MODES = ("caffe", "tf", "torch", "none")
@@ -276,7 +275,10 @@ BACKBONES: dict[str, BackboneSpec] = {
         ),
     ]
 }
-"""All backbones by name."""
+"""All backbones by name: a [`BackboneSpec`][dl4keras.backbones.BackboneSpec] for each.
+
+[`describe`][dl4keras.backbones.describe] prints them as a table.
+"""
 
 
 def get_spec(name) -> BackboneSpec:
@@ -298,10 +300,9 @@ def get_spec(name) -> BackboneSpec:
 def preprocessing_for(name) -> str:
     """The `Preprocess` mode backbone `name` needs (`build()` applies it for you).
 
-    Example:
-
-    >>> preprocessing_for("resnet50")
-    'caffe'
+    Examples:
+        >>> preprocessing_for("resnet50")
+        'caffe'
     """
     return get_spec(name).preprocessing
 
@@ -363,12 +364,11 @@ def available() -> list[dict]:
 def describe() -> str:
     """The registry as a printable table.
 
-    Example:
-
-    >>> print(describe())  # doctest: +SKIP
-    name              pretrained on     parameters  default input  min input  preprocessing                     weights here
-    resnet50          imagenet          23,587,712  224x224x3      32x32      caffe (BGR, minus ImageNet mean)  no
-    ...
+    Examples:
+        >>> print(describe())  # doctest: +SKIP
+        name              pretrained on     parameters  default input  min input  preprocessing                     weights here
+        resnet50          imagenet          23,587,712  224x224x3      32x32      caffe (BGR, minus ImageNet mean)  no
+        ...
     """
     header = (
         "name",
@@ -422,11 +422,10 @@ def download_weights(name) -> Path:
             downloaded now; the message names the file, its URL, the cache
             folder, and the alternatives.
 
-    Example:
-
-    ```
-    python -c "from dl4keras import backbones; backbones.download_weights('resnet50')"
-    ```
+    Examples:
+        ```
+        python -c "from dl4keras import backbones; backbones.download_weights('resnet50')"
+        ```
     """
     spec = get_spec(name)
     if spec.weights_url is None:
@@ -640,12 +639,11 @@ def build(name, input_shape=None, weights="pretrained", pooling="avg", trainable
         WeightsUnavailableError: ImageNet weights neither cached nor
             downloadable now (offline).
 
-    Example:
-
-    >>> extractor = build("tiny_resnet", input_shape=(32, 32, 3))
-    >>> extractor.output_shape
-    (None, 192)
-    >>> backbone = extractor.get_layer("tiny_resnet")   # to fine-tune
+    Examples:
+        >>> extractor = build("tiny_resnet", input_shape=(32, 32, 3))
+        >>> extractor.output_shape
+        (None, 192)
+        >>> backbone = extractor.get_layer("tiny_resnet")   # to fine-tune
     """
     spec = get_spec(name)
     input_shape = _check_input_shape(spec, input_shape)
@@ -727,11 +725,10 @@ def extract_features(model, data, batch_size=64, verbose="auto"):
             infinite dataset, or a bad `batch_size`/`verbose`.
         TypeError: `data` is neither an array nor a `tf.data.Dataset`.
 
-    Example:
-
-    >>> extractor = build("tiny_resnet", weights=None)
-    >>> extract_features(extractor, np.zeros((10, 32, 32, 3)), verbose=0).shape
-    (10, 192)
+    Examples:
+        >>> extractor = build("tiny_resnet", weights=None)
+        >>> extract_features(extractor, np.zeros((10, 32, 32, 3)), verbose=0).shape
+        (10, 192)
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
@@ -823,12 +820,11 @@ def classifier_head(num_classes, input_shape, dropout=0.0, name="classifier_head
     Raises:
         ValueError: bad `num_classes`, `input_shape` or `dropout`.
 
-    Example:
-
-    >>> head = classifier_head(5, 192, dropout=0.2)
-    >>> head.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    >>> head.output_shape
-    (None, 5)
+    Examples:
+        >>> head = classifier_head(5, 192, dropout=0.2)
+        >>> head.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> head.output_shape
+        (None, 5)
     """
     shape = (input_shape,) if isinstance(input_shape, int) else input_shape
     if (
@@ -860,11 +856,10 @@ def attach_head(model, num_classes, dropout=0.0, name=None):
         An uncompiled functional `keras.Model` from raw images to class
         probabilities.
 
-    Example:
-
-    >>> clf = attach_head(build("tiny_resnet", weights=None), 5)
-    >>> clf.output_shape
-    (None, 5)
+    Examples:
+        >>> clf = attach_head(build("tiny_resnet", weights=None), 5)
+        >>> clf.output_shape
+        (None, 5)
     """
     if name is None:
         name = f"{model.name.removesuffix('_features')}_classifier"

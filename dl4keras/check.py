@@ -458,23 +458,22 @@ def self_attention(fn, seed=0, atol=1e-4, as_numpy=False, verbose=True):
         TypeError: if `fn` is not callable or does not accept
             `(query, key, value, mask)`.
 
-    Example:
-
-    >>> from keras import ops
-    >>> from dl4keras import check
-    >>> def attention(query, key, value, mask=None):
-    ...     scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
-    ...     scores = scores / ops.sqrt(ops.cast(ops.shape(key)[-1], scores.dtype))
-    ...     if mask is not None:
-    ...         scores = ops.where(mask, scores, -1e9)
-    ...     weights = ops.softmax(scores, axis=-1)
-    ...     return ops.matmul(weights, value), weights
-    >>> check.self_attention(attention)  # doctest: +ELLIPSIS
-    Checking attention(query, key, value, mask=None) against ...
-    [PASS] case 1: batch of sequences, no mask: query (2, 4, 8), key (2, 4, 8), value (2, 4, 8)
-    ...
-    All 7 cases pass: your self-attention matches dl4keras.attention.scaled_dot_product_attention.
-    True
+    Examples:
+        >>> from keras import ops
+        >>> from dl4keras import check
+        >>> def attention(query, key, value, mask=None):
+        ...     scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
+        ...     scores = scores / ops.sqrt(ops.cast(ops.shape(key)[-1], scores.dtype))
+        ...     if mask is not None:
+        ...         scores = ops.where(mask, scores, -1e9)
+        ...     weights = ops.softmax(scores, axis=-1)
+        ...     return ops.matmul(weights, value), weights
+        >>> check.self_attention(attention)  # doctest: +ELLIPSIS
+        Checking attention(query, key, value, mask=None) against ...
+        [PASS] case 1: batch of sequences, no mask: query (2, 4, 8), key (2, 4, 8), value (2, 4, 8)
+        ...
+        All 7 cases pass: your self-attention matches dl4keras.attention.scaled_dot_product_attention.
+        True
     """
     _check_signature(fn)
     from keras import ops
@@ -759,15 +758,14 @@ def multi_head_attention(layer_cls, seed=0, atol=1e-4, verbose=True):
         TypeError: if `layer_cls` is not callable (or is a layer instance
             rather than its class).
 
-    Example:
-
-    >>> import keras
-    >>> from dl4keras import check
-    >>> check.multi_head_attention(keras.layers.MultiHeadAttention)  # doctest: +ELLIPSIS
-    Checking MultiHeadAttention(num_heads=4, key_dim=8) against ...
-    ...
-    All 6 cases pass: your MultiHeadAttention matches dl4keras.attention.MultiHeadAttention.
-    True
+    Examples:
+        >>> import keras
+        >>> from dl4keras import check
+        >>> check.multi_head_attention(keras.layers.MultiHeadAttention)  # doctest: +ELLIPSIS
+        Checking MultiHeadAttention(num_heads=4, key_dim=8) against ...
+        ...
+        All 6 cases pass: your MultiHeadAttention matches dl4keras.attention.MultiHeadAttention.
+        True
     """
     import keras
 

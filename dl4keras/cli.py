@@ -114,11 +114,10 @@ def read_header(path: str | os.PathLike) -> Tutorial:
         A `Tutorial`. Missing header fields are `""` (the title falls back to
         the file name).
 
-    Example:
-
-    >>> tutorial = read_header("tutorials/01_feature_extraction.py")  # doctest: +SKIP
-    >>> tutorial.title  # doctest: +SKIP
-    'Transfer learning I: pretrained backbones as feature extractors'
+    Examples:
+        >>> tutorial = read_header("tutorials/01_feature_extraction.py")  # doctest: +SKIP
+        >>> tutorial.title  # doctest: +SKIP
+        'Transfer learning I: pretrained backbones as feature extractors'
     """
     path = Path(path)
     lines = []
@@ -485,10 +484,9 @@ def main(argv: list[str] | None = None) -> int:
         The exit status: 0 on success, 2 for bad input, the tutorial's own
         status for `run`.
 
-    Example:
-
-    >>> from dl4keras.cli import main
-    >>> main(["list"])  # doctest: +SKIP
+    Examples:
+        >>> from dl4keras.cli import main
+        >>> main(["list"])  # doctest: +SKIP
     """
     try:
         args = build_parser().parse_args(argv)

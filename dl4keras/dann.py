@@ -17,18 +17,17 @@ backward, so the feature extractor learns features the domain head *cannot*
 separate, while the label head keeps them useful for the labels. `lambda`
 rises from 0 to 1 during training (`dann_lambda`, updated by `DANNSchedule`).
 
-Example:
+Examples:
+    ```python
+    from dl4keras import dann, data
 
-```python
-from dl4keras import dann, data
-
-x_src, y_src = data.domain_shift_digits("plain", split="train", seed=0)
-x_tgt, _ = data.domain_shift_digits("clutter", split="train", seed=1)   # labels unused
-model = dann.DANN(feature_extractor, num_classes=10)
-model.compile(optimizer="adam")
-model.fit(*dann.dann_inputs(x_src, y_src, x_tgt), epochs=10, callbacks=[dann.DANNSchedule()])
-model.evaluate(x_tgt_test, y_tgt_test)          # one input: the classifier alone
-```
+    x_src, y_src = data.domain_shift_digits("plain", split="train", seed=0)
+    x_tgt, _ = data.domain_shift_digits("clutter", split="train", seed=1)   # labels unused
+    model = dann.DANN(feature_extractor, num_classes=10)
+    model.compile(optimizer="adam")
+    model.fit(*dann.dann_inputs(x_src, y_src, x_tgt), epochs=10, callbacks=[dann.DANNSchedule()])
+    model.evaluate(x_tgt_test, y_tgt_test)          # one input: the classifier alone
+    ```
 """
 
 from __future__ import annotations
@@ -59,10 +58,9 @@ def dann_lambda(progress, gamma=10.0):
     Raises:
         ValueError: if `progress` is outside `[0, 1]` or `gamma` is not positive.
 
-    Example:
-
-    >>> round(dann_lambda(0.0), 3), round(dann_lambda(0.1), 3), round(dann_lambda(1.0), 3)
-    (0.0, 0.462, 1.0)
+    Examples:
+        >>> round(dann_lambda(0.0), 3), round(dann_lambda(0.1), 3), round(dann_lambda(1.0), 3)
+        (0.0, 0.462, 1.0)
     """
     p = np.asarray(progress, dtype="float64")
     if not np.all((p >= 0.0) & (p <= 1.0)):
@@ -87,17 +85,16 @@ class GradientReversal(keras.layers.Layer):
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: a tensor of any shape.
+        - `inputs`: a tensor of any shape.
 
     Returns:
         `inputs`, unchanged.
 
-    Example:
-
-    >>> layer = GradientReversal(lambda_=0.5)
-    >>> layer(np.ones((1, 2), "float32")).numpy().tolist()
-    [[1.0, 1.0]]
-    >>> _ = layer.lambda_.assign(1.0)  # what DANNSchedule does at each step
+    Examples:
+        >>> layer = GradientReversal(lambda_=0.5)
+        >>> layer(np.ones((1, 2), "float32")).numpy().tolist()
+        [[1.0, 1.0]]
+        >>> _ = layer.lambda_.assign(1.0)  # what DANNSchedule does at each step
     """
 
     def __init__(self, lambda_=1.0, **kwargs):

@@ -161,11 +161,10 @@ def cluttered_digits(
         `(len(classes) * n_per_class, image_size, image_size, 3)` with values
         0-255, and int64 labels. Examples are shuffled.
 
-    Example:
-
-    >>> x, y = cluttered_digits(classes=(5, 6), n_per_class=3, seed=1)
-    >>> x.shape, x.dtype, sorted(set(y.tolist()))
-    ((6, 32, 32, 3), dtype('uint8'), [0, 1])
+    Examples:
+        >>> x, y = cluttered_digits(classes=(5, 6), n_per_class=3, seed=1)
+        >>> x.shape, x.dtype, sorted(set(y.tolist()))
+        ((6, 32, 32, 3), dtype('uint8'), [0, 1])
     """
     pools = _digit_pools(classes, split)
     return _render_on_clutter(pools, n_per_class, image_size, digit_size, seed)
@@ -180,10 +179,10 @@ def domain_shift_digits(
     digit_size=(14, 26),
     seed=0,
 ):
-    """Handwritten digits in one of two visual domains, for domain adaptation.
+    """Handwritten digits in one of three visual domains, for domain adaptation.
 
     The offline analogue of MNIST -> MNIST-M (Ganin & Lempitsky, 2015): the
-    same task, digit classification, in two domains whose images look
+    same task, digit classification, in three domains whose images look
     different while the labels mean the same thing:
 
     * ``"plain"`` (the usual *source*): white digits on a black background,
@@ -214,12 +213,11 @@ def domain_shift_digits(
         ValueError: for an unknown `domain` or any invalid argument of
             `cluttered_digits`.
 
-    Example:
-
-    >>> source, y = domain_shift_digits("plain", classes=(0, 1), n_per_class=2)
-    >>> target, y2 = domain_shift_digits("clutter", classes=(0, 1), n_per_class=2)
-    >>> source.shape == target.shape, y.tolist() == y2.tolist(), int(source[0, 0, 0, 0])
-    (True, True, 0)
+    Examples:
+        >>> source, y = domain_shift_digits("plain", classes=(0, 1), n_per_class=2)
+        >>> target, y2 = domain_shift_digits("clutter", classes=(0, 1), n_per_class=2)
+        >>> source.shape == target.shape, y.tolist() == y2.tolist(), int(source[0, 0, 0, 0])
+        (True, True, 0)
     """
     if domain not in DOMAINS:
         raise ValueError(f"`domain` must be one of {DOMAINS}, got {domain!r}.")
@@ -398,11 +396,10 @@ def load_cifar100(label_mode="fine", directory=None, url=CIFAR100_URL):
         ValueError: for an unknown `label_mode`, or a broken archive.
         DatasetUnavailableError: when offline and not downloaded yet.
 
-    Example:
-
-    ```python
-    (x_train, y_train), (x_test, y_test), names = load_cifar100()   # 170 MB once
-    ```
+    Examples:
+        ```python
+        (x_train, y_train), (x_test, y_test), names = load_cifar100()   # 170 MB once
+        ```
     """
     import pickle
 

@@ -26,20 +26,19 @@ The layer-wise learning-rate optimizer and the domain adaptation tools are
 importable from here too: `LayerwiseLR` (from `dl4keras.layerwise_lr`),
 `GradientReversal`, `DANN` and `dann_lambda` (from `dl4keras.dann`).
 
-Example:
+Examples:
+    ```python
+    from dl4keras import backbones, finetune
 
-```python
-from dl4keras import backbones, finetune
-
-extractor = backbones.build("tiny_resnet", input_shape=(32, 32, 3))
-model = backbones.attach_head(extractor, 5)
-finetune.freeze(model)
-finetune.unfreeze(model, "predictions")              # the head only, at first
-model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-unfreezing = finetune.GradualUnfreezing(["block3", "block2"])  # at epochs 1 and 2
-model.fit(x, y, epochs=4, callbacks=[unfreezing])
-finetune.trainable_summary(model)
-```
+    extractor = backbones.build("tiny_resnet", input_shape=(32, 32, 3))
+    model = backbones.attach_head(extractor, 5)
+    finetune.freeze(model)
+    finetune.unfreeze(model, "predictions")              # the head only, at first
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    unfreezing = finetune.GradualUnfreezing(["block3", "block2"])  # at epochs 1 and 2
+    model.fit(x, y, epochs=4, callbacks=[unfreezing])
+    finetune.trainable_summary(model)
+    ```
 """
 
 from __future__ import annotations
@@ -116,13 +115,10 @@ def layer_blocks(model) -> list[tuple[str, list[keras.layers.Layer]]]:
         A list of `(block_name, layers)` pairs; a name recurs if its layers
         are not consecutive.
 
-    Example:
-
-    ```python
-    >>> model = backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5)
-    >>> [name for name, layers in layer_blocks(model)]
-    ['stem', 'block1', 'block2', 'block3', 'predictions']
-    ```
+    Examples:
+        >>> model = backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5)
+        >>> [name for name, layers in layer_blocks(model)]
+        ['stem', 'block1', 'block2', 'block3', 'predictions']
     """
     blocks = []
     for layer, _ in _leaves(model):
@@ -250,11 +246,10 @@ def unfreeze(model, from_layer=None, keep_batchnorm_frozen=True):
             a `from_layer` of another type.
         TypeError: `model` is not a `keras.Model`.
 
-    Example:
-
-    >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
-    >>> unfreeze(model, "block3")
-    ['block3_1_conv', 'block3_proj_conv', 'block3_2_conv', 'predictions']
+    Examples:
+        >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
+        >>> unfreeze(model, "block3")
+        ['block3_1_conv', 'block3_proj_conv', 'block3_2_conv', 'predictions']
     """
     made = _unfreeze_from(model, _start_index(model, from_layer), keep_batchnorm_frozen)
     if not made:
@@ -283,14 +278,11 @@ def trainable_summary(model, print_fn=print):
         `"trainable (BN frozen)"`. Frozen parameters include the BatchNorm
         moving statistics, which no optimizer trains.
 
-    Example:
-
-    ```python
-    >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
-    >>> rows = trainable_summary(model, print_fn=None)
-    >>> rows[0]["block"], rows[0]["status"], rows[0]["frozen_params"]
-    ('stem', 'frozen', 992)
-    ```
+    Examples:
+        >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
+        >>> rows = trainable_summary(model, print_fn=None)
+        >>> rows[0]["block"], rows[0]["status"], rows[0]["frozen_params"]
+        ('stem', 'frozen', 992)
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
@@ -377,13 +369,12 @@ class GradualUnfreezing(keras.callbacks.Callback):
             `fit` without the weights to unfreeze (compile again, with a new
             optimizer).
 
-    Example:
-
-    >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
-    >>> _ = unfreeze(model, "predictions")
-    >>> model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    >>> callback = GradualUnfreezing(["block3", "block2"], every=2)  # epochs 1 and 3
-    >>> history = model.fit(images, labels, epochs=5, callbacks=[callback])
+    Examples:
+        >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
+        >>> _ = unfreeze(model, "predictions")
+        >>> model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        >>> callback = GradualUnfreezing(["block3", "block2"], every=2)  # epochs 1 and 3
+        >>> history = model.fit(images, labels, epochs=5, callbacks=[callback])
     """
 
     def __init__(

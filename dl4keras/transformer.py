@@ -83,11 +83,10 @@ def sinusoidal_encoding(length, dim, max_wavelength=10000.0, dtype="float32"):
     Returns:
         A tensor of shape `(length, dim)`.
 
-    Example:
-
-    >>> pe = sinusoidal_encoding(50, 16)
-    >>> tuple(pe.shape)
-    (50, 16)
+    Examples:
+        >>> pe = sinusoidal_encoding(50, 16)
+        >>> tuple(pe.shape)
+        (50, 16)
     """
     if not _positive_int(dim):
         raise ValueError(f"`dim` must be a positive integer. Received: dim={dim!r}")
@@ -118,16 +117,15 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: Tensor of shape `(batch, T, d)`.
+        - `inputs`: Tensor of shape `(batch, T, d)`.
 
     Returns:
         A tensor of shape `(batch, T, d)`.
 
-    Example:
-
-    >>> x = keras.random.normal((2, 10, 16))
-    >>> tuple(SinusoidalPositionEncoding()(x).shape)
-    (2, 10, 16)
+    Examples:
+        >>> x = keras.random.normal((2, 10, 16))
+        >>> tuple(SinusoidalPositionEncoding()(x).shape)
+        (2, 10, 16)
     """
 
     def __init__(self, max_wavelength=10000.0, add_to_inputs=True, **kwargs):
@@ -186,16 +184,15 @@ class PositionEmbedding(keras.layers.Layer):
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: Tensor of shape `(batch, T, d)`.
+        - `inputs`: Tensor of shape `(batch, T, d)`.
 
     Returns:
         A tensor of shape `(batch, T, d)`.
 
-    Example:
-
-    >>> layer = PositionEmbedding(sequence_length=32)
-    >>> tuple(layer(keras.ops.zeros((2, 10, 8))).shape)
-    (2, 10, 8)
+    Examples:
+        >>> layer = PositionEmbedding(sequence_length=32)
+        >>> tuple(layer(keras.ops.zeros((2, 10, 8))).shape)
+        (2, 10, 8)
     """
 
     def __init__(
@@ -304,11 +301,10 @@ def interpolate_position_embeddings(
         the leading axis of 1 if the input had one). Resizing to the same
         grid returns the embeddings unchanged.
 
-    Example:
-
-    >>> pe = np.random.normal(size=(1 + 4 * 4, 8)).astype("float32")
-    >>> interpolate_position_embeddings(pe, 4, 6, num_prefix_tokens=1).shape
-    (37, 8)
+    Examples:
+        >>> pe = np.random.normal(size=(1 + 4 * 4, 8)).astype("float32")
+        >>> interpolate_position_embeddings(pe, 4, 6, num_prefix_tokens=1).shape
+        (37, 8)
     """
     grid_size = _pair("grid_size", grid_size)
     new_grid_size = _pair("new_grid_size", new_grid_size)
@@ -371,19 +367,18 @@ class PatchPositionEmbedding(keras.layers.Layer):
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: Tensor of shape `(batch, num_positions, d)` with
-            `num_positions = use_class_token + grid_h·grid_w`.
+        - `inputs`: Tensor of shape `(batch, num_positions, d)` with
+          `num_positions = use_class_token + grid_h·grid_w`.
 
     Returns:
         A tensor of shape `(batch, num_positions, d)`.
 
-    Example:
-
-    >>> layer = PatchPositionEmbedding((4, 4), use_class_token=True)
-    >>> tuple(layer(keras.ops.zeros((2, 17, 32))).shape)
-    (2, 17, 32)
-    >>> layer.interpolated((6, 6)).shape   # to fine-tune at 1.5× resolution
-    (37, 32)
+    Examples:
+        >>> layer = PatchPositionEmbedding((4, 4), use_class_token=True)
+        >>> tuple(layer(keras.ops.zeros((2, 17, 32))).shape)
+        (2, 17, 32)
+        >>> layer.interpolated((6, 6)).shape   # to fine-tune at 1.5× resolution
+        (37, 32)
     """
 
     def __init__(
@@ -487,17 +482,16 @@ class StochasticDepth(keras.layers.Layer):
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: Tensor of shape `(batch, ...)`.
-        training: Python boolean; the layer only drops in training.
+        - `inputs`: Tensor of shape `(batch, ...)`.
+        - `training`: Python boolean; the layer only drops in training.
 
     Returns:
         A tensor of the shape of `inputs`.
 
-    Example:
-
-    >>> layer = StochasticDepth(0.5, seed=1)
-    >>> x = keras.ops.ones((4, 3, 2))
-    >>> y = layer(x, training=True)   # each sample all 0 or all 2
+    Examples:
+        >>> layer = StochasticDepth(0.5, seed=1)
+        >>> x = keras.ops.ones((4, 3, 2))
+        >>> y = layer(x, training=True)   # each sample all 0 or all 2
     """
 
     def __init__(self, rate, seed=None, **kwargs):
@@ -566,28 +560,27 @@ class TransformerEncoderBlock(keras.layers.Layer):
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: Tensor of shape `(batch, T, hidden_dim)`.
-        attention_mask: Optional boolean mask broadcastable to
-            `(batch, T, T)`: `True` where token `t` may attend to token `s`.
-        training: Python boolean: dropout and drop path are active only in
-            training.
-        return_attention_scores: If `True`, also return the attention
-            weights.
-        mask: Keras padding mask of shape `(batch, T)` (passed
-            automatically); padded tokens are not attended to.
+        - `inputs`: Tensor of shape `(batch, T, hidden_dim)`.
+        - `attention_mask`: Optional boolean mask broadcastable to
+          `(batch, T, T)`: `True` where token `t` may attend to token `s`.
+        - `training`: Python boolean: dropout and drop path are active only in
+          training.
+        - `return_attention_scores`: If `True`, also return the attention
+          weights.
+        - `mask`: Keras padding mask of shape `(batch, T)` (passed
+          automatically); padded tokens are not attended to.
 
     Returns:
         The output, of shape `(batch, T, hidden_dim)`, or the tuple
         `(output, scores)` with `scores` of shape `(batch, num_heads, T, T)`
         when `return_attention_scores=True`.
 
-    Example:
-
-    >>> block = TransformerEncoderBlock(hidden_dim=32, num_heads=4, mlp_dim=64)
-    >>> x = keras.random.normal((2, 10, 32))
-    >>> y, scores = block(x, return_attention_scores=True)
-    >>> tuple(y.shape), tuple(scores.shape)
-    ((2, 10, 32), (2, 4, 10, 10))
+    Examples:
+        >>> block = TransformerEncoderBlock(hidden_dim=32, num_heads=4, mlp_dim=64)
+        >>> x = keras.random.normal((2, 10, 32))
+        >>> y, scores = block(x, return_attention_scores=True)
+        >>> tuple(y.shape), tuple(scores.shape)
+        ((2, 10, 32), (2, 4, 10, 10))
     """
 
     def __init__(

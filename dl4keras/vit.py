@@ -121,17 +121,16 @@ class PatchEmbedding(keras.layers.Layer):
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        images: Tensor of shape `(batch, H, W, C)` (channels last), `H`
-            divisible by `ph` and `W` by `pw`.
+        - `images`: Tensor of shape `(batch, H, W, C)` (channels last), `H`
+          divisible by `ph` and `W` by `pw`.
 
     Returns:
         Tokens of shape `(batch, (H/ph)·(W/pw), hidden_dim)`.
 
-    Example:
-
-    >>> layer = PatchEmbedding(patch_size=4, hidden_dim=32)
-    >>> tuple(layer(keras.ops.zeros((2, 32, 32, 3))).shape)
-    (2, 64, 32)
+    Examples:
+        >>> layer = PatchEmbedding(patch_size=4, hidden_dim=32)
+        >>> tuple(layer(keras.ops.zeros((2, 32, 32, 3))).shape)
+        (2, 64, 32)
     """
 
     def __init__(
@@ -232,15 +231,14 @@ class ClassToken(keras.layers.Layer):
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        tokens: Tensor of shape `(batch, T, d)`.
+        - `tokens`: Tensor of shape `(batch, T, d)`.
 
     Returns:
         Tensor of shape `(batch, T + 1, d)`, the class token first.
 
-    Example:
-
-    >>> tuple(ClassToken()(keras.ops.zeros((2, 16, 8))).shape)
-    (2, 17, 8)
+    Examples:
+        >>> tuple(ClassToken()(keras.ops.zeros((2, 16, 8))).shape)
+        (2, 17, 8)
     """
 
     def __init__(self, initializer=None, **kwargs):
@@ -344,21 +342,20 @@ class VisionTransformer(keras.Model):
         **kwargs: Other `keras.Model` arguments (`trainable`).
 
     Call arguments:
-        images: Tensor of shape `(batch, height, width, num_channels)`.
-        training: Python boolean: dropout and drop path in training only.
+        - `images`: Tensor of shape `(batch, height, width, num_channels)`.
+        - `training`: Python boolean: dropout and drop path in training only.
 
     Returns:
         Logits (or activations) of shape `(batch, num_classes)` in float32;
         with `include_top=False`, features of shape `(batch, hidden_dim)`.
 
-    Example:
-
-    >>> model = VisionTransformer.from_config_name("vit_digits", depth=2)
-    >>> images = keras.random.uniform((4, 8, 8, 1))
-    >>> tuple(model(images).shape)
-    (4, 10)
-    >>> [s.shape for s in model.attention_scores(images)]  # one per block
-    [(4, 4, 17, 17), (4, 4, 17, 17)]
+    Examples:
+        >>> model = VisionTransformer.from_config_name("vit_digits", depth=2)
+        >>> images = keras.random.uniform((4, 8, 8, 1))
+        >>> tuple(model(images).shape)
+        (4, 10)
+        >>> [s.shape for s in model.attention_scores(images)]  # one per block
+        [(4, 4, 17, 17), (4, 4, 17, 17)]
     """
 
     def __init__(
@@ -704,9 +701,8 @@ class ClassTokenPooling(keras.layers.Layer):
 def build(config_name, **overrides):
     """`VisionTransformer.from_config_name(config_name, **overrides)`.
 
-    Example:
-
-    >>> model = build("vit_cifar", depth=2)   # 32×32×3, patch 4, 10 classes
+    Examples:
+        >>> model = build("vit_cifar", depth=2)   # 32×32×3, patch 4, 10 classes
     """
     return VisionTransformer.from_config_name(config_name, **overrides)
 
@@ -794,12 +790,11 @@ def attention_rollout(
         A NumPy array of shape `(batch, grid_h, grid_w)` (`(grid_h, grid_w)`
         for the scores of a single example).
 
-    Example:
-
-    >>> model = build("vit_digits", depth=2)
-    >>> images = np.random.rand(3, 8, 8, 1).astype("float32")
-    >>> attention_rollout(model.attention_scores(images), grid_size=model.grid_size).shape
-    (3, 4, 4)
+    Examples:
+        >>> model = build("vit_digits", depth=2)
+        >>> images = np.random.rand(3, 8, 8, 1).astype("float32")
+        >>> attention_rollout(model.attention_scores(images), grid_size=model.grid_size).shape
+        (3, 4, 4)
     """
     rollout = rollout_matrix(scores, head_fusion=head_fusion, add_residual=add_residual)
     single = rollout.ndim == 2
@@ -861,13 +856,12 @@ def load_keras_hub_weights(model, backbone, interpolation="bicubic"):
     Returns:
         The model, its weights replaced.
 
-    Example:
-
-    ```python
-    backbone = keras_hub.models.ViTBackbone.from_preset("vit_base_patch16_224_imagenet")
-    model = VisionTransformer.from_config_name("vit_base", num_classes=10)
-    load_keras_hub_weights(model, backbone)
-    ```
+    Examples:
+        ```python
+        backbone = keras_hub.models.ViTBackbone.from_preset("vit_base_patch16_224_imagenet")
+        model = VisionTransformer.from_config_name("vit_base", num_classes=10)
+        load_keras_hub_weights(model, backbone)
+        ```
     """
     if not isinstance(model, VisionTransformer):
         raise ValueError(
