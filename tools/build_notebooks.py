@@ -41,8 +41,13 @@ KERNEL_NAME = "python3"
 STAMP_TAG = "dl4keras-stamp"
 
 # Run (hidden, without counting in the execution numbers) before the tutorial:
-# crisp matplotlib figures on the site.
+# crisp matplotlib figures on the site, and no warning from tqdm (imported by
+# KerasHub) that the kernel lacks ipywidgets: its text progress bars are what
+# we want, since widgets would load scripts from a CDN.
 _SETUP_CODE = """\
+import warnings as _warnings
+_warnings.filterwarnings("ignore", message="IProgress not found")
+del _warnings
 try:
     from matplotlib_inline.backend_inline import set_matplotlib_formats as _fmt
     _fmt("retina")
@@ -177,7 +182,12 @@ def cache_key(script: Path, profile: str, layout: Layout) -> str:
 def _kernel_env(profile: str, layout: Layout) -> dict[str, str]:
     env = dict(os.environ)
     env["DL4KERAS_PROFILE"] = profile
-    env["DL4KERAS_RESULTS_DIR"] = str(layout.results)
+    # The kernel runs in the repository root: a relative path keeps the build
+    # machine's folders out of the pages ("wrote results/01_....json").
+    results = layout.results
+    if results.is_relative_to(layout.root):
+        results = results.relative_to(layout.root)
+    env["DL4KERAS_RESULTS_DIR"] = str(results)
     env.pop("MPLBACKEND", None)  # let the kernel use the inline backend
     env.setdefault("PYTHONHASHSEED", "0")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up logs off the pages
