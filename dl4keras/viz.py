@@ -26,10 +26,9 @@ def image_grid(images, titles=None, columns=8, size=1.4, title=None):
     Returns:
         The matplotlib `Figure`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> fig = image_grid(np.zeros((3, 8, 8)), titles=["a", "b", "c"])
+    Examples:
+        >>> import numpy as np
+        >>> fig = image_grid(np.zeros((3, 8, 8)), titles=["a", "b", "c"])
     """
     import matplotlib.pyplot as plt
 
@@ -43,7 +42,9 @@ def image_grid(images, titles=None, columns=8, size=1.4, title=None):
         raise ValueError(f"Got {len(titles)} titles for {len(images)} images.")
     columns = max(1, min(int(columns), len(images)))
     rows = math.ceil(len(images) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * rows + 0.4), squeeze=False)
+    title_height = 0.3 if titles is not None else 0.0  # inches above each image
+    height = (size + title_height) * rows + (0.5 if title else 0.0)
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, height), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= len(images):
@@ -128,11 +129,10 @@ def attention_heatmap(
     Returns:
         The matplotlib `Figure` holding the heatmap.
 
-    Example:
-
-    >>> import numpy as np
-    >>> tokens = ["the", "cat", "sat"]
-    >>> fig = attention_heatmap(np.full((3, 3), 1 / 3), tokens)
+    Examples:
+        >>> import numpy as np
+        >>> tokens = ["the", "cat", "sat"]
+        >>> fig = attention_heatmap(np.full((3, 3), 1 / 3), tokens)
     """
     import matplotlib.pyplot as plt
 
@@ -274,11 +274,10 @@ def attention_grid(
     Returns:
         The matplotlib `Figure`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> weights = [np.full((2, 3, 3), 1 / 3) for _ in range(2)]  # 2 layers, 2 heads
-    >>> fig = attention_grid(weights, ["the", "cat", "sat"])
+    Examples:
+        >>> import numpy as np
+        >>> weights = [np.full((2, 3, 3), 1 / 3) for _ in range(2)]  # 2 layers, 2 heads
+        >>> fig = attention_grid(weights, ["the", "cat", "sat"])
     """
     import matplotlib.pyplot as plt
 
@@ -383,11 +382,10 @@ def attention_overlay(
     Returns:
         The matplotlib `Figure`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> image = np.zeros((64, 64, 3), dtype="uint8")
-    >>> fig = attention_overlay(image, np.eye(4))
+    Examples:
+        >>> import numpy as np
+        >>> image = np.zeros((64, 64, 3), dtype="uint8")
+        >>> fig = attention_overlay(image, np.eye(4))
     """
     import matplotlib.pyplot as plt
 
