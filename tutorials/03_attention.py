@@ -47,7 +47,8 @@ from dl4keras import check, hub, profiles, results, viz
 from dl4keras.attention import scaled_dot_product_attention
 
 PROFILE = profiles.current()
-# The sqrt(d) measurement: head sizes d, and queries (each over KEYS keys) per size.
+# The sqrt(d) measurement: the head sizes d, and per size the number of
+# queries (each scored against KEYS keys).
 DIMS = profiles.choose(
     smoke=(4, 64, 1024),
     docs=tuple(2**i for i in range(1, 11)),
@@ -59,7 +60,8 @@ keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
 np.set_printoptions(precision=3, suppress=True, linewidth=100)
 print(
-    f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}"
+    f"profile={PROFILE}  keras {keras.__version__}  "
+    f"backend {keras.backend.backend()}"
 )
 
 
@@ -70,7 +72,9 @@ def show(name, x):
 
 
 def max_abs_diff(a, b):
-    return float(np.max(np.abs(ops.convert_to_numpy(a) - ops.convert_to_numpy(b))))
+    return float(
+        np.max(np.abs(ops.convert_to_numpy(a) - ops.convert_to_numpy(b)))
+    )
 
 
 def normal(*shape):
@@ -124,8 +128,9 @@ for word in ("bananas", "cherries", "apples"):
 # %% [markdown]
 # With the raw similarities (x 1) the weights are spread over every key, and
 # the answer for "bananas" is dragged far up by the expensive durian; x 10
-# puts nearly all the weight on the right key; x 100 is a hard lookup again. **The scale of the scores decides how soft the lookup is**:
-# keep that in mind for the $\sqrt{d}$ section.
+# puts nearly all the weight on the right key; x 100 is a hard lookup again.
+# **The scale of the scores decides how soft the lookup is**: keep that in
+# mind for the $\sqrt{d}$ section.
 #
 # ## Scaled dot-product attention, step by step
 #
@@ -164,10 +169,14 @@ show("4. output = weights V", output)
 # batch and head axes, and float32 logits under mixed precision):
 
 # %%
-out_lib, weights_lib = scaled_dot_product_attention(q, k, v, return_weights=True)
+out_lib, weights_lib = scaled_dot_product_attention(
+    q, k, v, return_weights=True
+)
 print("max |difference|, output: ", max_abs_diff(out_lib, output))
 print("max |difference|, weights:", max_abs_diff(weights_lib, weights))
-fig = viz.attention_heatmap(weights, tokens3, title="Attention weights of the example")
+fig = viz.attention_heatmap(
+    weights, tokens3, title="Attention weights of the example"
+)
 plt.show()
 
 # %% [markdown]
@@ -186,10 +195,11 @@ plt.show()
 
 # %%
 def softmax_stats(logits):
-    """Mean largest weight, mean entropy (nats), mean ||Jacobian|| of softmax rows."""
+    """Mean largest weight, entropy (nats) and ||Jacobian|| of softmax rows."""
     w = ops.convert_to_numpy(ops.softmax(logits, axis=-1)).astype("float64")
     entropy = -(w * np.log(np.maximum(w, 1e-30))).sum(-1)
-    jacobian = w[:, :, None] * (np.eye(w.shape[-1]) - w[:, None, :])  # dw_i / ds_j
+    # jacobian[n, i, j] = dw_i / ds_j for row n of scores s and weights w
+    jacobian = w[:, :, None] * (np.eye(w.shape[-1]) - w[:, None, :])
     norm = np.linalg.norm(jacobian, axis=(1, 2))
     return w.max(-1).mean(), entropy.mean(), norm.mean()
 
@@ -207,7 +217,11 @@ labels = ("score std", "max weight", "entropy", "‖Jacobian‖")
 print(f"{'':>5}" + "".join(f"{label:>16}" for label in labels))
 print(f"{'d':>5}" + "     raw  scaled" * len(STATS))
 for i, d in enumerate(DIMS):
-    row = [sqrt_d[kind][name][i] for name in STATS for kind in ("unscaled", "scaled")]
+    row = [
+        sqrt_d[kind][name][i]
+        for name in STATS
+        for kind in ("unscaled", "scaled")
+    ]
     print(f"{d:>5}" + "".join(f"{value:>8.3f}" for value in row))
 print(f"uniform weights over {KEYS} keys: max weight {1 / KEYS:.3f}, ", end="")
 print(f"entropy {math.log(KEYS):.3f}")
@@ -217,7 +231,11 @@ fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), layout="constrained")
 for ax, name, label in zip(
     axes,
     STATS[1:],
-    ("mean largest weight", "mean entropy (nats)", "mean softmax Jacobian norm"),
+    (
+        "mean largest weight",
+        "mean entropy (nats)",
+        "mean softmax Jacobian norm",
+    ),
 ):
     for kind, style in (("unscaled", "o-"), ("scaled", "s-")):
         ax.plot(DIMS, sqrt_d[kind][name], style, label=f"{kind} scores")
@@ -253,15 +271,22 @@ words = [
     ["a", "dog", "barked", "[PAD]", "[PAD]", "[PAD]"],
 ]
 lengths = np.array([6, 3])
-x = rng.normal(size=(2, 6, 8)).astype("float32")  # stand-ins for 8-dim token vectors
-padding_mask = np.arange(6)[None, None, :] < lengths[:, None, None]  # (2, 1, 6): keys
+x = rng.normal(size=(2, 6, 8)).astype("float32")  # stand-ins for token vectors
+# (2, 1, 6): one row of keys per sentence, the same for all its queries
+padding_mask = np.arange(6)[None, None, :] < lengths[:, None, None]
 print("padding mask of the second sentence, broadcast over its 6 queries:")
 print(np.broadcast_to(padding_mask[1], (6, 6)).astype(int))
-_, w_pad = scaled_dot_product_attention(x, x, x, mask=padding_mask, return_weights=True)
-_, w_causal = scaled_dot_product_attention(x, x, x, causal=True, return_weights=True)
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+_, w_pad = scaled_dot_product_attention(
+    x, x, x, mask=padding_mask, return_weights=True
+)
+_, w_causal = scaled_dot_product_attention(
+    x, x, x, causal=True, return_weights=True
+)
+fig, axes = plt.subplots(1, 2, figsize=(8, 4.2), layout="constrained")
 viz.attention_heatmap(w_pad[1], words[1], ax=axes[0], title="padding mask")
 viz.attention_heatmap(w_causal[0], words[0], ax=axes[1], title="causal mask")
+for text in axes[0].texts + axes[1].texts:  # the weights written in the cells
+    text.set_fontsize(10)
 plt.show()
 
 # %% [markdown]
@@ -314,7 +339,7 @@ def my_multi_head_attention(query, value, weights, mask=None, causal=False):
     q = split_heads(query, wq, bq)
     k, v = split_heads(value, wk, bk), split_heads(value, wv, bv)
     if mask is not None:
-        mask = mask[:, None]  # (B, T, S) -> (B, 1, T, S): the same for every head
+        mask = mask[:, None]  # (B, T, S) -> (B, 1, T, S): same for every head
     o = scaled_dot_product_attention(q, k, v, mask=mask, causal=causal)
     return merge_heads(o, wo, bo)
 
@@ -346,8 +371,12 @@ for name, (query, value, mask, causal) in cases.items():
         layer(query, value)  # builds its weights
     ours.set_weights([0.3 * normal(*w.shape) for w in ours.weights])
     builtin.set_weights(ours.get_weights())
-    expected = builtin(query, value, attention_mask=mask, use_causal_mask=causal)
-    mine = my_multi_head_attention(query, value, ours.get_weights(), mask, causal)
+    expected = builtin(
+        query, value, attention_mask=mask, use_causal_mask=causal
+    )
+    mine = my_multi_head_attention(
+        query, value, ours.get_weights(), mask, causal
+    )
     library = ours(query, value, attention_mask=mask, use_causal_mask=causal)
     parity[name] = {
         "from_scratch_vs_keras": max_abs_diff(mine, expected),
@@ -424,8 +453,16 @@ example = "The animal didn't cross the street because it was too tired."
 tokens, maps = hub.attention_maps(backbone, preprocessor, example)
 print(f"weights {maps.shape} for {len(tokens)} tokens:\n{' '.join(tokens)}")
 fig = viz.attention_grid(
-    maps, tokens, size=1.15, title=f"All heads of MiniLM: {example!r}"
+    maps, tokens, size=0.6, title=f"All heads of MiniLM: {example!r}"
 )
+# Token labels on 72 small panels would be unreadable: drop them from every
+# panel (the last axes is the colour bar). Rows and columns of each panel
+# are the tokens printed above, in that order.
+for ax in fig.axes[:-1]:
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.set_size_inches(8.2, 4.1)  # square panels, the colour bar close by
+fig.get_layout_engine().set(wspace=0.01, hspace=0.01)
 plt.show()
 
 # %% [markdown]
@@ -453,7 +490,11 @@ fig, axes = plt.subplots(3, 1, figsize=(6.8, 7.5), layout="constrained")
 for ax, stat, label in zip(
     axes,
     (previous, special, entropy),
-    ("weight on the previous token", "weight on [CLS] + [SEP]", "entropy (nats)"),
+    (
+        "weight on the previous token",
+        "weight on [CLS] + [SEP]",
+        "entropy (nats)",
+    ),
 ):
     image = ax.imshow(stat, cmap="viridis")
     ax.set(title=label, xlabel="head", ylabel="layer")
@@ -477,9 +518,17 @@ def best_head(score):
 
 
 pronouns = [  # (sentence, pronoun, the noun it refers to)
-    ("The trophy didn't fit in the suitcase because it was too big.", "it", "trophy"),
+    (
+        "The trophy didn't fit in the suitcase because it was too big.",
+        "it",
+        "trophy",
+    ),
     ("Mary called her brother because she needed help.", "she", "mary"),
-    ("The engineers fixed the bridge before they went home.", "they", "engineers"),
+    (
+        "The engineers fixed the bridge before they went home.",
+        "they",
+        "engineers",
+    ),
     ("My sister lost her keys, so she called a locksmith.", "she", "sister"),
 ]
 link = np.zeros(maps.shape[:2])
@@ -496,13 +545,17 @@ for name, (layer, head, score) in chosen.items():
 layer, head, _ = chosen["pronoun_to_noun"]
 held_out = float(maps[layer, head, tokens.index("it"), tokens.index("animal")])
 print(f"held-out example, weight from 'it' to 'animal': {held_out:.2f}")
-print(f"(uniform attention over its {len(tokens)} tokens: {1 / len(tokens):.2f})")
+print(
+    f"(uniform attention over its {len(tokens)} tokens: {1 / len(tokens):.2f})"
+)
 
 # %%
 for name, (layer, head, score) in chosen.items():
     fig, ax = plt.subplots(figsize=(6.8, 6), layout="constrained")
     title = f"{name}: layer {layer}, head {head} (score {score:.2f})"
-    viz.attention_heatmap(maps[layer, head], tokens, ax=ax, vmax=1.0, title=title)
+    viz.attention_heatmap(
+        maps[layer, head], tokens, ax=ax, vmax=1.0, title=title
+    )
     plt.show()
 
 # %% [markdown]
@@ -581,15 +634,20 @@ class MyMultiHeadAttention(keras.layers.Layer):
         self.wq, self.bq = self._dense(
             "query", (query_shape[-1], heads, dim), (heads, dim)
         )
-        self.wk, self.bk = self._dense("key", (key_shape[-1], heads, dim), (heads, dim))
+        self.wk, self.bk = self._dense(
+            "key", (key_shape[-1], heads, dim), (heads, dim)
+        )
         self.wv, self.bv = self._dense(
             "value", (value_shape[-1], heads, dim), (heads, dim)
         )
         self.wo, self.bo = self._dense("output", (heads, dim, out), (out,))
 
-    def call(self, query, value, key=None, attention_mask=None, use_causal_mask=False):
+    def call(
+        self, query, value, key=None, attention_mask=None, use_causal_mask=False
+    ):
         key = value if key is None else key
-        q, k = split_heads(query, self.wq, self.bq), split_heads(key, self.wk, self.bk)
+        q = split_heads(query, self.wq, self.bq)
+        k = split_heads(key, self.wk, self.bk)
         v = split_heads(value, self.wv, self.bv)
         mask = None if attention_mask is None else attention_mask[:, None]
         if use_causal_mask:
@@ -612,7 +670,9 @@ multi_head_ok = check.multi_head_attention(MyMultiHeadAttention)
 metrics = {
     "parity_max_abs_diff": parity,
     "minilm_swap_max_abs_diff": swap_diff,
-    "minilm_similarity": [[round(float(c), 4) for c in row] for row in similarity],
+    "minilm_similarity": [
+        [round(float(c), 4) for c in row] for row in similarity
+    ],
     "sqrt_d": sqrt_d,
     "heads_chosen": {
         n: dict(zip(("layer", "head", "score"), c)) for n, c in chosen.items()
@@ -623,12 +683,18 @@ metrics = {
 }
 worst = max(v for case in parity.values() for v in case.values())
 headline = {
-    "max abs difference vs keras.layers.MultiHeadAttention (4 cases)": f"{worst:.1e}",
-    "MiniLM embeddings, max abs difference after the swap": f"{swap_diff:.1e}",
+    "max abs difference vs keras.layers.MultiHeadAttention (4 cases)": (
+        f"{worst:.1e}"
+    ),
+    "MiniLM embeddings, max abs difference after the swap": (
+        f"{swap_diff:.1e}"
+    ),
     f"mean largest softmax weight at d={DIMS[-1]}, unscaled vs scaled": (
         f"{sqrt_d['unscaled']['max_weight'][-1]:.2f} vs "
         f"{sqrt_d['scaled']['max_weight'][-1]:.2f}"
     ),
-    "exercise solutions pass dl4keras.check": f"{self_attention_ok and multi_head_ok}",
+    "exercise solutions pass dl4keras.check": (
+        f"{self_attention_ok and multi_head_ok}"
+    ),
 }
 print(f"wrote {results.save('03_attention', metrics, headline=headline)}")
