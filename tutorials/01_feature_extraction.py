@@ -367,9 +367,9 @@ print(
     f"\n(b) reached {scratch_fit:.0%} accuracy on its own "
     f"{LABELS_PER_CLASS * len(TARGET_CLASSES)} training images"
     + (
-        ": it memorises them, but learns little that generalises."
+        ":\nit memorises them, but learns little that generalises."
         if scratch_fit > 0.9
-        else f" in {SCRATCH_EPOCHS} epochs: too short a run to fit them."
+        else f" in {SCRATCH_EPOCHS} epochs:\ntoo short a run to fit them."
     )
 )
 print(
@@ -453,8 +453,10 @@ plt.show()
 # t-SNE places points so that neighbours in the high-dimensional space stay
 # neighbours in 2-D. In pixel space the classes are mixed: the background
 # dominates the distance between two images. In the pretrained feature space
-# the digits 5-9 form clusters, although the backbone never saw them: it
-# learned to look at strokes and ignore clutter, and that transfers.
+# each digit gathers in its own region (overlapping at the edges, which is
+# where the linear head's errors come from), although the backbone never saw
+# digits 5-9: it learned to look at strokes and ignore clutter, and that
+# transfers.
 
 # %%
 from sklearn.manifold import TSNE  # noqa: E402

@@ -950,7 +950,7 @@ for row in da_rows:
         f"{row['accuracy_mean']:.1%} ± {row['accuracy_std']:.1%}"
     )
 for setting, gain in gains.items():
-    headline[f"DANN gain over source only, {setting} (goal ≥ 5 points)"] = (
+    headline[f"DANN gain over source only, {setting}"] = (
         f"{gain:+.1f} points"
     )
 for row in real_photos["strategies"] if real_photos else ():

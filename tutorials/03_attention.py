@@ -694,7 +694,7 @@ headline = {
         f"{sqrt_d['scaled']['max_weight'][-1]:.2f}"
     ),
     "exercise solutions pass dl4keras.check": (
-        f"{self_attention_ok and multi_head_ok}"
+        "yes" if self_attention_ok and multi_head_ok else "no"
     ),
 }
 print(f"wrote {results.save('03_attention', metrics, headline=headline)}")
