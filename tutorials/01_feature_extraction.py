@@ -453,10 +453,10 @@ plt.show()
 # t-SNE places points so that neighbours in the high-dimensional space stay
 # neighbours in 2-D. In pixel space the classes are mixed: the background
 # dominates the distance between two images. In the pretrained feature space
-# each digit gathers in its own region (overlapping at the edges, which is
-# where the linear head's errors come from), although the backbone never saw
-# digits 5-9: it learned to look at strokes and ignore clutter, and that
-# transfers.
+# the digits gather in regions, some clearly, others overlapping (that
+# overlap is where the linear head's errors come from), although the
+# backbone never saw digits 5-9: it learned to look at strokes and ignore
+# clutter, and that transfers.
 
 # %%
 from sklearn.manifold import TSNE  # noqa: E402
