@@ -859,6 +859,6 @@ for name, config in variants.items():
 # digit has little detail for 64 tokens of 1×1 patches to add, while they
 # cost the most (16 times the attention of the baseline, the slowest
 # inference). Depth behaved as expected: 2 blocks trained fastest and ended
-# lowest, 8 blocks did better than 4 at about twice the training time.
+# lowest, 8 blocks did better than 4 for about 1.7 times the training time.
 # Patch size is a trade-off that depends on the image and the budget: at
 # 224×224, ViT-B/16 uses 196 tokens, and 4 would lose most of the picture.
