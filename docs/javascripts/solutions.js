@@ -1,10 +1,16 @@
 // Reference solutions start collapsed. A solution is a notebook cell tagged
-// `solution` (nbconvert gives it the class `celltag_solution`); consecutive
-// solution cells share one <details> block. Runs on every page load (Material's
+// `solution`: nbconvert gives a code cell the class `celltag_solution`, and a
+// markdown cell's rendered content (inside the cell). Consecutive solution
+// cells share one <details> block. Runs on every page load (Material's
 // `document$`, which also fires with instant navigation) and only once per cell.
 document$.subscribe(() => {
+  const cells = [];
+  for (const tagged of document.querySelectorAll(".celltag_solution")) {
+    const cell = tagged.closest(".jp-Cell");
+    if (cell && !cells.includes(cell)) cells.push(cell);
+  }
   let block = null;
-  for (const cell of document.querySelectorAll(".jp-Cell.celltag_solution")) {
+  for (const cell of cells) {
     if (cell.closest("details.dl4keras-solution")) continue;
     if (!block || block.nextElementSibling !== cell) {
       block = document.createElement("details");
