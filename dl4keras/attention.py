@@ -18,10 +18,11 @@ float16 overflows above 65504, which large-magnitude queries and keys reach.
 """
 
 import math
-import numbers
 
 import keras
 from keras import constraints, initializers, ops, regularizers
+
+from dl4keras import _validation
 
 __all__ = ["MultiHeadAttention", "scaled_dot_product_attention"]
 
@@ -80,7 +81,7 @@ def scaled_dot_product_attention(
     value,
     mask=None,
     causal=False,
-    dropout_rate=0.0,
+    dropout=0.0,
     training=None,
     return_weights=False,
     seed=None,
@@ -105,7 +106,7 @@ def scaled_dot_product_attention(
             (other dtypes are cast to bool: nonzero = attend).
         causal: If `True`, query `i` may only attend to keys `0..i` (combined
             with `mask` if both are given).
-        dropout_rate: Float in `[0, 1)`: fraction of attention weights dropped
+        dropout: Float in `[0, 1)`: fraction of attention weights dropped
             during training.
         training: Python boolean; dropout is only applied when it is `True`.
         return_weights: If `True`, also return the attention weights.
@@ -129,10 +130,7 @@ def scaled_dot_product_attention(
     key = ops.convert_to_tensor(key)
     value = ops.convert_to_tensor(value)
     _validate_qkv(query, key, value)
-    if not isinstance(dropout_rate, (int, float)) or not 0.0 <= dropout_rate < 1.0:
-        raise ValueError(
-            f"`dropout_rate` must be a float in [0, 1). Received: dropout_rate={dropout_rate!r}"
-        )
+    dropout = _validation.rate("dropout", dropout)
     q_len, k_len = ops.shape(query)[-2], ops.shape(key)[-2]
     if mask is not None:
         mask = ops.convert_to_tensor(mask)
@@ -165,8 +163,8 @@ def scaled_dot_product_attention(
 
     # 4. Dropout on the weights (training only).
     dropped = weights
-    if training and dropout_rate > 0.0:
-        dropped = keras.random.dropout(weights, dropout_rate, seed=seed)
+    if training and dropout > 0.0:
+        dropped = keras.random.dropout(weights, dropout, seed=seed)
 
     # 5. Weighted sum of the values.
     output = ops.matmul(dropped, ops.cast(value, weights.dtype))  # (..., T, dv)
@@ -205,10 +203,6 @@ def _validate_qkv(query, key, value):
 # --------------------------------------------------------------------------
 
 
-def _positive_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
-
-
 def _clone(obj):
     """A fresh copy of an initializer, so that each weight gets its own draw."""
     return obj.__class__.from_config(obj.get_config())
@@ -219,8 +213,15 @@ class MultiHeadAttention(keras.layers.Layer):
     """Multi-head attention, written from scratch.
 
     A drop-in replacement for `keras.layers.MultiHeadAttention` for sequences
-    of shape `(batch, length, features)`: same arguments, same weights in the
-    same order, same masks, same outputs.
+    of shape `(batch, length, features)`: the same weights in the same order,
+    the same masks, the same outputs, and the same arguments except three
+    extensions of the built-in layer it does not implement:
+    `attention_axes` (attention over several axes of higher-rank inputs),
+    `use_gate` (a sigmoid gate on the attention output) and `sliding_window`
+    (local attention). They are accepted at their defaults (`None`, `False`,
+    `None`) and refused otherwise with a `ValueError` that points at
+    `keras.layers.MultiHeadAttention`. `flash_attention` is passed on to
+    `keras.ops.dot_product_attention`.
 
     The layer projects `query`, `key` and `value` into `num_heads` heads
     (`key_dim` features per head for queries and keys, `value_dim` for
@@ -256,7 +257,14 @@ class MultiHeadAttention(keras.layers.Layer):
             built-in layer applies it to each projection's output instead).
         kernel_constraint: Constraint for the projection kernels.
         bias_constraint: Constraint for the projection biases.
+        flash_attention: `None` (let Keras decide), `True` or `False`:
+            whether the fused path may use a flash-attention kernel (see
+            `keras.ops.dot_product_attention`). With `True`, attention scores
+            cannot be returned and dropout must be 0.
         seed: Optional integer seeding the attention dropout.
+        attention_axes: Only `None` (attention over the sequence axis).
+        use_gate: Only `False`.
+        sliding_window: Only `None`.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -315,51 +323,32 @@ class MultiHeadAttention(keras.layers.Layer):
         activity_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        flash_attention=None,
         seed=None,
+        attention_axes=None,
+        use_gate=False,
+        sliding_window=None,
         **kwargs,
     ):
-        if not _positive_int(num_heads):
-            raise ValueError(
-                "Received an invalid value for argument `num_heads`, expected "
-                f"a positive integer. Received: num_heads={num_heads!r}"
-            )
-        if not _positive_int(key_dim):
-            raise ValueError(
-                "Received an invalid value for argument `key_dim`, expected "
-                f"a positive integer. Received: key_dim={key_dim!r}"
-            )
-        if value_dim is not None and not _positive_int(value_dim):
-            raise ValueError(
-                "Received an invalid value for argument `value_dim`, expected "
-                f"a positive integer or None. Received: value_dim={value_dim!r}"
-            )
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, (int, float))
-            or not 0.0 <= dropout < 1.0
+        num_heads = _validation.positive_int("num_heads", num_heads)
+        key_dim = _validation.positive_int("key_dim", key_dim)
+        value_dim = _validation.positive_int("value_dim", value_dim, allow_none=True)
+        dropout = _validation.rate("dropout", dropout)
+        output_shape = _validation.positive_int_tuple("output_shape", output_shape, True)
+        seed = _validation.optional_seed("seed", seed)
+        if flash_attention not in (None, True, False):
+            raise _validation.invalid("flash_attention", "None, True or False", flash_attention)
+        for name, value, default in (
+            ("attention_axes", attention_axes, None),
+            ("use_gate", use_gate, False),
+            ("sliding_window", sliding_window, None),
         ):
-            raise ValueError(
-                "Received an invalid value for argument `dropout`, expected "
-                f"a float in [0, 1). Received: dropout={dropout!r}"
-            )
-        if output_shape is not None:
-            given = output_shape
-            if _positive_int(output_shape):
-                output_shape = (output_shape,)
-            if not isinstance(output_shape, (tuple, list)) or not all(
-                _positive_int(d) for d in output_shape
-            ):
+            if value != default:
                 raise ValueError(
-                    "Received an invalid value for argument `output_shape`, "
-                    "expected a positive integer or a tuple of positive "
-                    f"integers. Received: output_shape={given!r}"
+                    f"dl4keras.MultiHeadAttention does not implement `{name}` (only "
+                    f"{name}={default!r}); keras.layers.MultiHeadAttention does. "
+                    f"Received: {name}={value!r}"
                 )
-            output_shape = tuple(output_shape) or None
-        if seed is not None and not isinstance(seed, int):
-            raise ValueError(
-                f"Received an invalid value for argument `seed`, expected an "
-                f"integer or None. Received: seed={seed!r}"
-            )
         super().__init__(**kwargs)
         self.supports_masking = True
         self.num_heads = num_heads
@@ -377,6 +366,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.seed = seed
+        self.flash_attention = flash_attention
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout > 0 else None
 
     # ---------------------------------------------------------------- build
@@ -560,6 +550,13 @@ class MultiHeadAttention(keras.layers.Layer):
 
         # 2. Attention in every head.
         dropout_active = bool(training) and self.dropout > 0.0
+        if self.flash_attention and (return_attention_scores or dropout_active):
+            raise ValueError(
+                "Flash attention computes no attention scores and no dropout: with "
+                "flash_attention=True, call the layer with return_attention_scores=False "
+                f"and build it with dropout=0. Received: return_attention_scores="
+                f"{return_attention_scores}, dropout={self.dropout}, training={training}"
+            )
         if not return_attention_scores and not dropout_active:
             output = self._fused_attention(q, k, v, mask, causal_only)
             scores = None
@@ -571,7 +568,7 @@ class MultiHeadAttention(keras.layers.Layer):
                 ops.transpose(v, (0, 2, 1, 3)),
                 mask=mask,
                 causal=causal_only,
-                dropout_rate=self.dropout,
+                dropout=self.dropout,
                 training=training,
                 return_weights=True,
                 seed=self.seed_generator,
@@ -598,7 +595,9 @@ class MultiHeadAttention(keras.layers.Layer):
             q, k = ops.cast(q, "float32"), ops.cast(k, "float32")
         # Scale the (T, key_dim) queries rather than the (T, S) logits.
         q = q * ops.cast(1.0 / math.sqrt(self.key_dim), q.dtype)
-        output = ops.dot_product_attention(q, k, v, mask=mask, scale=1.0, is_causal=causal)
+        output = ops.dot_product_attention(
+            q, k, v, mask=mask, scale=1.0, is_causal=causal, flash_attention=self.flash_attention
+        )
         return ops.cast(output, dtype)
 
     # --------------------------------------------------------- shapes, config
@@ -648,6 +647,7 @@ class MultiHeadAttention(keras.layers.Layer):
                 "activity_regularizer": regularizers.serialize(self._activity_regularizer),
                 "kernel_constraint": constraints.serialize(self.kernel_constraint),
                 "bias_constraint": constraints.serialize(self.bias_constraint),
+                "flash_attention": self.flash_attention,
                 "seed": self.seed,
             }
         )

@@ -24,7 +24,8 @@ fine-tuning.
 
 ImageNet weights are downloaded once and cached by Keras (`$KERAS_HOME/models`,
 by default `~/.keras/models`). With no network and no cached file,
-`build(..., weights="imagenet")` fails at once with a `WeightsUnavailableError`
+`build(..., weights="imagenet")` fails at once with a
+`dl4keras.downloads.WeightsUnavailableError`
 that says how to get the file, or what to use instead.
 
 Examples:
@@ -43,7 +44,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import socket
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -53,12 +53,18 @@ import numpy as np
 from keras import ops
 
 from dl4keras import tiny_resnet
+from dl4keras.downloads import (
+    DOWNLOAD_TIMEOUT,
+    WeightsUnavailableError,
+    first_line,
+    network_timeout,
+    weights_cache_dir,
+)
 
 __all__ = [
     "BACKBONES",
     "BackboneSpec",
     "Preprocess",
-    "WeightsUnavailableError",
     "attach_head",
     "available",
     "build",
@@ -68,11 +74,7 @@ __all__ = [
     "extract_features",
     "get_spec",
     "preprocessing_for",
-    "weights_cache_dir",
 ]
-
-DOWNLOAD_TIMEOUT = 15
-"""Seconds a weights download may wait on the network (per socket operation)."""
 
 POOLINGS = ("avg", "max", None)
 WEIGHT_SOURCES = ("imagenet", "cluttered_glyphs")
@@ -80,10 +82,6 @@ WEIGHT_SOURCES = ("imagenet", "cluttered_glyphs")
 _IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 _IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 _IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
-
-
-class WeightsUnavailableError(OSError):
-    """Pretrained weights are neither in the local cache nor downloadable now."""
 
 
 # --------------------------------------------------------------------------
@@ -307,19 +305,6 @@ def preprocessing_for(name) -> str:
     return get_spec(name).preprocessing
 
 
-def weights_cache_dir() -> Path:
-    """Folder where Keras keeps downloaded weights.
-
-    `$KERAS_HOME/models` (the variable is read at call time), else
-    `~/.keras/models` (`/tmp/.keras/models` if the home folder is read-only).
-    """
-    base = os.environ.get("KERAS_HOME")
-    if not base:
-        home = os.path.expanduser("~")
-        base = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
-    return Path(base).expanduser() / "models"
-
-
 def _local_weights(spec) -> Path | None:
     """The local pretrained weights file of `spec`, or None if there is none yet."""
     if spec.pretrained == tiny_resnet.PRETRAINED_ON:
@@ -408,7 +393,7 @@ def download_weights(name) -> Path:
 
     Run it once with internet access to fill the Keras cache; afterwards
     `build(name)` works offline. Each network operation waits at most
-    `DOWNLOAD_TIMEOUT` seconds.
+    `dl4keras.downloads.DOWNLOAD_TIMEOUT` seconds.
 
     Args:
         name: a backbone pretrained on ImageNet, e.g. `"resnet50"`.
@@ -436,32 +421,23 @@ def download_weights(name) -> Path:
     cache = weights_cache_dir()
     target = cache / spec.weights_file
     was_cached = target.exists()
-    previous_timeout = socket.getdefaulttimeout()
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-        path = keras.utils.get_file(
-            spec.weights_file,
-            spec.weights_url,
-            cache_dir=str(cache.parent),
-            cache_subdir=cache.name,
-            file_hash=spec.weights_hash,
-        )
+        with network_timeout(DOWNLOAD_TIMEOUT):
+            path = keras.utils.get_file(
+                spec.weights_file,
+                spec.weights_url,
+                cache_dir=str(cache.parent),
+                cache_subdir=cache.name,
+                file_hash=spec.weights_hash,
+            )
     except Exception as exc:
         raise WeightsUnavailableError(_unavailable_message(spec, target, was_cached, exc)) from exc
-    finally:
-        socket.setdefaulttimeout(previous_timeout)
     return Path(path)
 
 
-def _first_line(exc, limit=300):
-    """`exc` as one short line: 'Type: first line of its message'."""
-    line = (str(exc).strip().splitlines() or [""])[0][:limit]
-    return f"{type(exc).__name__}: {line}" if type(exc) is not Exception else line
-
-
 def _unavailable_message(spec, target, was_cached, exc):
-    reason = _first_line(exc)
+    reason = first_line(exc)
     where = (
         f"The cached file {target} failed its checksum (an interrupted download?) and "
         "downloading it again failed"
@@ -549,7 +525,7 @@ def _load_weights(model, path, fallback=None):
     error = errors[0]
     raise ValueError(
         f"The weights file {str(path)!r} does not match backbone {model.name!r} "
-        f"({len(model.weights)} weight tensors): {_first_line(error)}\n"
+        f"({len(model.weights)} weight tensors): {first_line(error)}\n"
         "It must hold weights of the same architecture, saved with "
         f"`model.get_layer({model.name!r}).save_weights('file.weights.h5')` or "
         "`model.save_weights(...)` on a model made by `build()`, or be the Keras "

@@ -340,7 +340,7 @@ def _assets_section(problems: list[str]) -> list[str]:
 
     # Keras cache: downloaded weights (and datasets).
     try:
-        from dl4keras.backbones import weights_cache_dir
+        from dl4keras.downloads import weights_cache_dir
 
         models = weights_cache_dir()
     except ImportError:
@@ -393,7 +393,7 @@ def doctor_report() -> str:
     Returns:
         The report, as text.
     """
-    from dl4keras import __version__
+    from dl4keras._version import __version__
 
     problems: list[str] = []
     try:
@@ -445,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dl4keras",
         description="Tutorials and environment check of dl4keras.",
     )
-    from dl4keras import __version__
+    from dl4keras._version import __version__
 
     parser.add_argument("--version", action="version", version=f"dl4keras {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

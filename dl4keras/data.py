@@ -20,10 +20,8 @@ tutorials, tests and the documentation site run without a network:
 Online (the ``full`` profile), `load_cifar100` downloads CIFAR-100 once and
 then loads it offline from the cache.
 
-Your own images, one subfolder per class, load with `load_image_folder`
-(with `validate_image_folder`, `write_image_folder`, `make_demo_folder` and,
-online, `download_tf_flowers`): they live in `dl4keras.image_folder` and are
-importable from here too.
+Your own images, one subfolder per class, are `dl4keras.image_folder`'s
+(`load_image_folder`, `make_demo_folder`, online `download_tf_flowers`).
 """
 
 from __future__ import annotations
@@ -31,6 +29,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+from dl4keras import _validation, downloads
 
 PHOTO_NAMES = (
     "astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins",
@@ -72,7 +72,10 @@ def photos(names=PHOTO_NAMES):
     """
     unknown = sorted(set(names) - set(PHOTO_NAMES))
     if unknown:
-        raise ValueError(f"Unknown photo name(s) {unknown}. Available: {', '.join(PHOTO_NAMES)}.")
+        raise ValueError(
+            f"Unknown photo name(s) {unknown} in argument `names`. Available: "
+            f"{', '.join(PHOTO_NAMES)}. Received: names={names!r}"
+        )
     return {name: _photo(name) for name in names}
 
 
@@ -119,8 +122,7 @@ def digit_indices(classes, split="all"):
     Returns:
         An int array of indices.
     """
-    if split not in SPLITS:
-        raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}.")
+    _validation.one_of("split", split, SPLITS)
     _, labels = load_digits()
     order = np.random.default_rng(1234).permutation(len(labels))
     chosen = []
@@ -167,7 +169,7 @@ def cluttered_digits(
         ((6, 32, 32, 3), dtype('uint8'), [0, 1])
     """
     pools = _digit_pools(classes, split)
-    return _render_on_clutter(pools, n_per_class, image_size, digit_size, seed)
+    return _render_on_clutter(pools, n_per_class, image_size, ("digit_size", digit_size), seed)
 
 
 def domain_shift_digits(
@@ -219,18 +221,19 @@ def domain_shift_digits(
         >>> source.shape == target.shape, y.tolist() == y2.tolist(), int(source[0, 0, 0, 0])
         (True, True, 0)
     """
-    if domain not in DOMAINS:
-        raise ValueError(f"`domain` must be one of {DOMAINS}, got {domain!r}.")
+    _validation.one_of("domain", domain, DOMAINS)
     pools = _digit_pools(classes, split)
     background = {"plain": "black", "colour": "mean", "clutter": "photo"}[domain]
-    return _render_on_clutter(pools, n_per_class, image_size, digit_size, seed, background)
+    return _render_on_clutter(
+        pools, n_per_class, image_size, ("digit_size", digit_size), seed, background
+    )
 
 
 def _digit_pools(classes, split):
     """Per-class arrays of 8x8 handwritten digits in [0, 1]."""
     classes = tuple(int(c) for c in classes)
     if not classes or any(c < 0 or c > 9 for c in classes) or len(set(classes)) != len(classes):
-        raise ValueError(f"`classes` must be distinct digits 0-9, got {classes}.")
+        raise _validation.invalid("classes", "distinct digits 0-9", classes)
     digit_images, _ = load_digits()
     return [digit_images[digit_indices([c], split)] / 16.0 for c in classes]
 
@@ -302,25 +305,31 @@ def cluttered_letters(n_per_class=100, image_size=32, glyph_size=(14, 26), seed=
     """
     glyphs, labels = letter_glyphs()
     pools = [glyphs[labels == i] for i in range(len(LETTERS))]
-    return _render_on_clutter(pools, n_per_class, image_size, glyph_size, seed)
+    return _render_on_clutter(pools, n_per_class, image_size, ("glyph_size", glyph_size), seed)
 
 
-def _render_on_clutter(pools, n_per_class, image_size, glyph_size, seed, background="photo"):
+def _render_on_clutter(pools, n_per_class, image_size, sized, seed, background="photo"):
     """Pastes a random glyph of each class pool onto random photo crops.
 
-    The same random draws give the same scenes with another `background`:
-    ``"black"`` (and white glyphs) or ``"mean"`` (the crop's mean colour).
+    `sized` is `(argument name, (min, max))` of the glyph size, so errors name
+    the caller's argument. The same random draws give the same scenes with
+    another `background`: ``"black"`` (and white glyphs) or ``"mean"`` (the
+    crop's mean colour).
     """
-    if int(n_per_class) < 1:
-        raise ValueError(f"`n_per_class` must be a positive integer, got {n_per_class!r}.")
-    if int(image_size) < 16:
-        raise ValueError(f"`image_size` must be at least 16, got {image_size!r}.")
-    lo, hi = glyph_size
-    if not 4 <= lo <= hi <= image_size:
-        raise ValueError(
-            f"`digit_size` must be (min, max) with 4 <= min <= max <= image_size={image_size}, "
-            f"got {glyph_size!r}."
+    size_name, glyph_size = sized
+    n_per_class = _validation.positive_int("n_per_class", n_per_class)
+    if not _validation.is_positive_int(image_size) or image_size < 16:
+        raise _validation.invalid("image_size", "an integer >= 16", image_size)
+    if (
+        not isinstance(glyph_size, (tuple, list))
+        or len(glyph_size) != 2
+        or not all(_validation.is_positive_int(v) for v in glyph_size)
+        or not 4 <= glyph_size[0] <= glyph_size[1] <= image_size
+    ):
+        raise _validation.invalid(
+            size_name, f"(min, max) with 4 <= min <= max <= image_size={image_size}", glyph_size
         )
+    lo, hi = glyph_size
     rng = np.random.default_rng(seed)
     backgrounds = _background_pyramid()
     n = len(pools) * int(n_per_class)
@@ -378,7 +387,7 @@ def load_cifar100(label_mode="fine", directory=None, url=CIFAR100_URL):
     50,000 training and 10,000 test colour images of 32x32 pixels in 100
     classes ("fine" labels), grouped into 20 superclasses ("coarse" labels).
     The archive is downloaded and safely extracted into
-    `directory/cifar-100-python` (by `image_folder.download_image_folder`);
+    `directory/cifar-100-python` (by `dl4keras.downloads.download_and_extract`);
     later calls read it from there, offline.
 
     Args:
@@ -403,18 +412,15 @@ def load_cifar100(label_mode="fine", directory=None, url=CIFAR100_URL):
     """
     import pickle
 
-    from dl4keras import image_folder
-
-    if label_mode not in ("fine", "coarse"):
-        raise ValueError(f'`label_mode` must be "fine" or "coarse", got {label_mode!r}.')
+    _validation.one_of("label_mode", label_mode, ("fine", "coarse"))
     try:
-        folder = image_folder.download_image_folder(url, "cifar-100-python", directory)
-    except image_folder.DatasetUnavailableError as exc:
-        raise image_folder.DatasetUnavailableError(
+        folder = downloads.download_and_extract(url, "cifar-100-python", directory)
+    except downloads.DatasetUnavailableError as exc:
+        raise downloads.DatasetUnavailableError(
             f"CIFAR-100 is not downloaded yet. {str(exc).splitlines()[0]}\n"
             "Run once with internet access (it is kept for later, offline runs), or "
             f"extract {url.rsplit('/', 1)[-1]} yourself into "
-            f"{directory or image_folder.datasets_dir()}. Offline, the tutorials use "
+            f"{directory or downloads.datasets_dir()}. Offline, the tutorials use "
             "scikit-learn's digits instead."
         ) from exc
 
@@ -436,18 +442,3 @@ def load_cifar100(label_mode="fine", directory=None, url=CIFAR100_URL):
 
     names = read("meta")[f"{label_mode}_label_names".encode()]
     return split("train"), split("test"), [n.decode() for n in names]
-
-
-_IMAGE_FOLDER_NAMES = (
-    "download_tf_flowers", "load_image_folder", "make_demo_folder", "validate_image_folder",
-    "write_image_folder",
-)
-"""Image-folder functions of `dl4keras.image_folder`, importable from here (loaded on use)."""
-
-
-def __getattr__(name):
-    if name in _IMAGE_FOLDER_NAMES:
-        from dl4keras import image_folder
-
-        return getattr(image_folder, name)
-    raise AttributeError(f"module 'dl4keras.data' has no attribute {name!r}")

@@ -18,20 +18,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tarfile
-import tempfile
-import urllib.request
 import warnings
-import zipfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from dl4keras.downloads import (
+    DOWNLOAD_TIMEOUT,
+    DatasetUnavailableError,  # noqa: F401 (raised here)
+    download_and_extract,
+)
+
 __all__ = [
-    "DEMO_CLASS_NAMES", "DatasetUnavailableError", "FolderReport", "IMAGE_FORMATS",
-    "TF_FLOWERS_URL", "augmentation_layers", "datasets_dir", "download_image_folder",
+    "DEMO_CLASS_NAMES", "FolderReport", "IMAGE_FORMATS",
+    "TF_FLOWERS_URL", "augmentation_layers", "download_image_folder",
     "download_tf_flowers", "load_image_folder", "make_demo_folder", "validate_image_folder",
     "write_image_folder",
 ]
@@ -42,17 +43,11 @@ TF_FLOWERS_URL = (
     "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
 )
 """TF Flowers: 3670 photos of 5 flower classes, about 220 MB (CC-BY, see its LICENSE.txt)."""
-DOWNLOAD_TIMEOUT = 15
-"""Seconds a download may wait on the network (per socket operation)."""
 DEMO_CLASS_NAMES = ("five", "six", "seven", "eight", "nine")
 _MANIFEST = ".dl4keras_image_folder"  # files written by write_image_folder, one per line
 _DECODABLE = {"BMP", "GIF", "JPEG", "MPO", "PNG"}  # PIL formats TensorFlow decodes
 _WRITERS = {"png": ("PNG", "png"), "jpeg": ("JPEG", "jpg"), "jpg": ("JPEG", "jpg"),
             "bmp": ("BMP", "bmp")}
-
-
-class DatasetUnavailableError(OSError):
-    """A dataset is neither on disk nor downloadable now."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -464,51 +459,17 @@ def augmentation_layers(flip="horizontal", translation=0.1, zoom=0.1, contrast=0
     return Sequential(chosen, name="augmentation")
 
 
-def datasets_dir() -> Path:
-    """Where downloaded datasets go: `$KERAS_HOME/datasets`, else `~/.keras/datasets`."""
-    from dl4keras.backbones import weights_cache_dir
-
-    return weights_cache_dir().parent / "datasets"
-
-
-def _safe_extract(archive, destination, url):
-    """Extracts a tar or zip archive, refusing links and members outside `destination`."""
-    root = destination.resolve()
-
-    def check(name, is_plain=True):
-        target = (root / name).resolve()
-        if not is_plain or os.path.isabs(name) or (target != root and root not in target.parents):
-            raise ValueError(f"Refusing to extract {url}: member {name!r} is a link or would "
-                             f"be written outside {destination}.")
-
-    if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for member in members:
-                check(member.name, member.isfile() or member.isdir())
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(destination, members=members, **safe)
-    elif zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zipped:
-            for name in zipped.namelist():
-                check(name)
-            zipped.extractall(destination)
-    else:
-        raise ValueError(f"{url} is neither a tar nor a zip archive.")
-
-
 def download_image_folder(url, name, directory=None, timeout=DOWNLOAD_TIMEOUT) -> Path:
-    """Downloads a `.tgz`/`.tar`/`.zip` archive holding folder `name` and extracts it, once.
+    """Downloads an archive holding image folder `name` (one subfolder per class), once.
 
-    If `directory/name` exists, it is returned without network access.
-    Otherwise the archive is downloaded and safely extracted (no links, no
-    paths leading outside) in a temporary folder inside `directory`, deleted
-    afterwards with the archive; `name` is moved into place only when complete.
+    `dl4keras.downloads.download_and_extract` does the work: if
+    `directory/name` exists it is returned without network access; otherwise
+    the archive is downloaded and safely extracted.
 
     Args:
         url: the archive's URL (`https://`, `http://` or `file://`).
         name: the folder at the top of the archive.
-        directory: where to keep it; default `datasets_dir()`.
+        directory: where to keep it; default `dl4keras.downloads.datasets_dir()`.
         timeout: seconds each network operation may wait.
 
     Returns:
@@ -516,42 +477,23 @@ def download_image_folder(url, name, directory=None, timeout=DOWNLOAD_TIMEOUT) -
 
     Raises:
         DatasetUnavailableError: if the download fails (e.g. offline); the
-            message says where the folder goes and how to get it by hand.
+            message says where the folder goes, how to get it by hand, and
+            the offline alternative `make_demo_folder`.
         ValueError: if the archive is unsafe, broken or lacks folder `name`.
     """
-    root = Path(directory).expanduser() if directory is not None else datasets_dir()
-    target = root / name
-    if target.is_dir():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-partial-") as tmp:
-        archive = Path(tmp) / "download"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as f:
-                shutil.copyfileobj(response, f)
-        except Exception as exc:  # URLError, timeouts, HTTP errors, blocked sockets, ...
-            reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
-            raise DatasetUnavailableError(
-                f"Could not download {url} ({reason}).\n"
-                f"  It would be extracted to: {target}\n"
-                "To get it: run once with internet access (later calls find it there, offline), "
-                f"or download the URL yourself and extract it into {root}, so that "
-                f"{target}/<class name>/<images> exist.\n"
-                "Offline, dl4keras.image_folder.make_demo_folder(directory) writes a small "
-                "image-folder dataset instead."
-            ) from exc
-        _safe_extract(archive, Path(tmp) / "extracted", url)
-        if not (Path(tmp) / "extracted" / name).is_dir():
-            raise ValueError(f"The archive at {url} has no top-level folder {name!r}.")
-        (Path(tmp) / "extracted" / name).rename(target)
-    return target
+    hint = (
+        "The folder should then hold <class name>/<images> subfolders. Offline, "
+        "dl4keras.image_folder.make_demo_folder(directory) writes a small image-folder "
+        "dataset instead."
+    )
+    return download_and_extract(url, name, directory, timeout, hint=hint)
 
 
 def download_tf_flowers(directory=None, url=TF_FLOWERS_URL) -> Path:
     """Downloads TF Flowers (3670 photos, 5 classes, ~220 MB) once; needs internet the first time.
 
     Args:
-        directory: where to keep it; default `datasets_dir()`.
+        directory: where to keep it; default `dl4keras.downloads.datasets_dir()`.
         url: the archive (e.g. a local `file://` copy).
 
     Returns:

@@ -40,7 +40,7 @@ def versions() -> dict:
         info["tensorflow"] = tf.__version__
     except ImportError:  # pragma: no cover - tensorflow is a dependency
         pass
-    from dl4keras import __version__
+    from dl4keras._version import __version__
 
     info["dl4keras"] = __version__
     return info

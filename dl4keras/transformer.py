@@ -22,7 +22,8 @@ import keras
 import numpy as np
 from keras import initializers, ops
 
-from dl4keras.attention import MultiHeadAttention, _positive_int
+from dl4keras import _validation
+from dl4keras.attention import MultiHeadAttention
 
 __all__ = [
     "PatchPositionEmbedding",
@@ -33,15 +34,6 @@ __all__ = [
     "interpolate_position_embeddings",
     "sinusoidal_encoding",
 ]
-
-
-def _rate(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a float "
-            f"in [0, 1). Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 def _check_sequence_shape(name, shape, dim=None):
@@ -88,8 +80,7 @@ def sinusoidal_encoding(length, dim, max_wavelength=10000.0, dtype="float32"):
         >>> tuple(pe.shape)
         (50, 16)
     """
-    if not _positive_int(dim):
-        raise ValueError(f"`dim` must be a positive integer. Received: dim={dim!r}")
+    dim = _validation.positive_int("dim", dim)
     half = (dim + 1) // 2
     positions = ops.cast(ops.arange(length), "float32")[:, None]  # (T, 1)
     # 1 / max_wavelength^(2i/dim), i = 0 .. half-1
@@ -129,15 +120,8 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     """
 
     def __init__(self, max_wavelength=10000.0, add_to_inputs=True, **kwargs):
-        if (
-            isinstance(max_wavelength, bool)
-            or not isinstance(max_wavelength, (int, float))
-            or max_wavelength <= 1
-        ):
-            raise ValueError(
-                "Received an invalid value for argument `max_wavelength`, expected "
-                f"a number > 1. Received: max_wavelength={max_wavelength!r}"
-            )
+        if _validation.positive_float("max_wavelength", max_wavelength) <= 1:
+            raise _validation.invalid("max_wavelength", "a number > 1", max_wavelength)
         super().__init__(**kwargs)
         self.supports_masking = True
         self.max_wavelength = float(max_wavelength)
@@ -202,11 +186,7 @@ class PositionEmbedding(keras.layers.Layer):
         add_to_inputs=True,
         **kwargs,
     ):
-        if not _positive_int(sequence_length):
-            raise ValueError(
-                "Received an invalid value for argument `sequence_length`, expected "
-                f"a positive integer. Received: sequence_length={sequence_length!r}"
-            )
+        sequence_length = _validation.positive_int("sequence_length", sequence_length)
         super().__init__(**kwargs)
         self.supports_masking = True
         self.sequence_length = int(sequence_length)
@@ -259,23 +239,6 @@ class PositionEmbedding(keras.layers.Layer):
         return config
 
 
-def _pair(name, value):
-    """`value` as a (height, width) pair of positive integers, from an int or a pair."""
-    given = value
-    if _positive_int(value):
-        value = (value, value)
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(_positive_int(v) for v in value)
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer or a tuple of two positive "
-            f"integers (height, width). Received: {name}={given!r}"
-        )
-    return (int(value[0]), int(value[1]))
-
-
 def interpolate_position_embeddings(
     embeddings, grid_size, new_grid_size, num_prefix_tokens=0, interpolation="bicubic"
 ):
@@ -306,8 +269,8 @@ def interpolate_position_embeddings(
         >>> interpolate_position_embeddings(pe, 4, 6, num_prefix_tokens=1).shape
         (37, 8)
     """
-    grid_size = _pair("grid_size", grid_size)
-    new_grid_size = _pair("new_grid_size", new_grid_size)
+    grid_size = _validation.pair("grid_size", grid_size)
+    new_grid_size = _validation.pair("new_grid_size", new_grid_size)
     emb = np.asarray(keras.ops.convert_to_numpy(embeddings))
     batched = emb.ndim == 3
     if batched:
@@ -389,7 +352,7 @@ class PatchPositionEmbedding(keras.layers.Layer):
         add_to_inputs=True,
         **kwargs,
     ):
-        grid_size = _pair("grid_size", grid_size)
+        grid_size = _validation.pair("grid_size", grid_size)
         super().__init__(**kwargs)
         self.grid_size = grid_size
         self.use_class_token = bool(use_class_token)
@@ -495,7 +458,7 @@ class StochasticDepth(keras.layers.Layer):
     """
 
     def __init__(self, rate, seed=None, **kwargs):
-        rate = _rate("rate", rate)
+        rate = _validation.rate("rate", rate)
         super().__init__(**kwargs)
         self.supports_masking = True
         self.rate = rate
@@ -599,16 +562,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        for name, value in (
-            ("hidden_dim", hidden_dim),
-            ("num_heads", num_heads),
-            ("mlp_dim", mlp_dim),
-        ):
-            if not _positive_int(value):
-                raise ValueError(
-                    f"Received an invalid value for argument `{name}`, expected a "
-                    f"positive integer. Received: {name}={value!r}"
-                )
+        hidden_dim = _validation.positive_int("hidden_dim", hidden_dim)
+        num_heads = _validation.positive_int("num_heads", num_heads)
+        mlp_dim = _validation.positive_int("mlp_dim", mlp_dim)
         if hidden_dim % num_heads:
             raise ValueError(
                 f"`hidden_dim` must be divisible by `num_heads`: each head gets "
@@ -616,24 +572,16 @@ class TransformerEncoderBlock(keras.layers.Layer):
                 f"num_heads={num_heads} ({hidden_dim} / {num_heads} = "
                 f"{hidden_dim / num_heads:g})"
             )
-        dropout = _rate("dropout", dropout)
-        attention_dropout = _rate("attention_dropout", attention_dropout)
-        stochastic_depth = _rate("stochastic_depth", stochastic_depth)
-        if (
-            isinstance(layer_norm_epsilon, bool)
-            or not isinstance(layer_norm_epsilon, (int, float))
-            or layer_norm_epsilon <= 0
-        ):
-            raise ValueError(
-                "Received an invalid value for argument `layer_norm_epsilon`, expected "
-                f"a positive float. Received: layer_norm_epsilon={layer_norm_epsilon!r}"
-            )
+        dropout = _validation.rate("dropout", dropout)
+        attention_dropout = _validation.rate("attention_dropout", attention_dropout)
+        stochastic_depth = _validation.rate("stochastic_depth", stochastic_depth)
+        layer_norm_epsilon = _validation.positive_float("layer_norm_epsilon", layer_norm_epsilon)
         super().__init__(**kwargs)
         self.supports_masking = True
         self.hidden_dim = int(hidden_dim)
         self.num_heads = int(num_heads)
         self.mlp_dim = int(mlp_dim)
-        self.dropout_rate = dropout
+        self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.stochastic_depth = stochastic_depth
         self.layer_norm_epsilon = float(layer_norm_epsilon)
@@ -773,7 +721,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim,
                 "num_heads": self.num_heads,
                 "mlp_dim": self.mlp_dim,
-                "dropout": self.dropout_rate,
+                "dropout": self.dropout,
                 "attention_dropout": self.attention_dropout,
                 "stochastic_depth": self.stochastic_depth,
                 "layer_norm_epsilon": self.layer_norm_epsilon,

@@ -108,10 +108,10 @@ def test_function_dropout_only_in_training():
     q, k, v = rand(B, T, 4), rand(B, S, 4, seed=1), rand(B, S, 4, seed=2)
     ref = scaled_dot_product_attention(q, k, v)
     for training in (None, False):
-        out = scaled_dot_product_attention(q, k, v, dropout_rate=0.5, training=training)
+        out = scaled_dot_product_attention(q, k, v, dropout=0.5, training=training)
         np.testing.assert_allclose(out, ref, atol=TOL)
     out, w = scaled_dot_product_attention(
-        q, k, v, dropout_rate=0.5, training=True, return_weights=True, seed=1
+        q, k, v, dropout=0.5, training=True, return_weights=True, seed=1
     )
     assert np.abs(np.asarray(out) - np.asarray(ref)).max() > 1e-3
     np.testing.assert_allclose(ops.sum(w, -1), 1.0, atol=TOL)  # weights: before dropout
@@ -136,7 +136,7 @@ def test_function_dropout_only_in_training():
             {"mask": np.ones((T, S + 1), bool)},
             r"`mask` must be broadcastable to \(\.\.\., T, S\) = \(5, 7\).*mask.shape=\(5, 8\)",
         ),
-        (((T, 4), (S, 4), (S, 4)), {"dropout_rate": 1.0}, r"dropout_rate=1.0"),
+        (((T, 4), (S, 4), (S, 4)), {"dropout": 1.0}, r"dropout=1.0"),
     ],
 )
 def test_function_bad_inputs(shapes, kwargs, match):

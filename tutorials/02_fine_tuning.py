@@ -55,6 +55,7 @@ from dl4keras import (
     data,
     finetune,
     image_folder,
+    layerwise_lr,
     profiles,
     results,
     viz,
@@ -354,7 +355,7 @@ for learning_rate in (1e-2, 1e-3, 1e-4):
 # rate, small at the bottom and large at the top:
 # $\text{lr}_k = \text{lr} \cdot \text{decay}^{\,\text{depth from top}}$.
 #
-# `finetune.LayerwiseLR` wraps any Keras optimizer. It multiplies the
+# `layerwise_lr.LayerwiseLR` wraps any Keras optimizer. It multiplies the
 # *learning rate* of each group, never the gradients: Adam divides by the
 # gradient's running scale, so scaled gradients would change nothing. Its
 # summary shows what you configured:
@@ -362,7 +363,7 @@ for learning_rate in (1e-2, 1e-3, 1e-4):
 # %%
 model = digits.probe_model(SEEDS[0])
 finetune.unfreeze(model)
-layerwise = finetune.LayerwiseLR(keras.optimizers.Adam(1e-3), decay=0.3, model=model)
+layerwise = layerwise_lr.LayerwiseLR(keras.optimizers.Adam(1e-3), decay=0.3, model=model)
 layerwise.summary()
 
 # %% [markdown]
@@ -422,7 +423,7 @@ def top_block(task, model):
 
 def layerwise_lr(task, model):
     finetune.unfreeze(model)
-    optimizer = finetune.LayerwiseLR(
+    optimizer = layerwise_lr.LayerwiseLR(
         keras.optimizers.Adam(1e-3), decay=0.3, model=model
     )
     return task.fine_tune(model, optimizer)
