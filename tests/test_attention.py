@@ -495,12 +495,31 @@ def test_models_train(kind):
         ({"output_shape": (2, 0)}, r"`output_shape`.*Received: output_shape=\(2, 0\)"),
         ({"output_shape": "3"}, r"`output_shape`.*Received: output_shape='3'"),
         ({"seed": 1.5}, r"`seed`.*Received: seed=1.5"),
+        ({"flash_attention": "yes"}, r"`flash_attention`.*Received: flash_attention='yes'"),
+        # The built-in layer's extensions this layer does not implement: refused, not ignored.
+        ({"attention_axes": (1, 2)}, r"does not implement `attention_axes`.*keras.layers"),
+        ({"use_gate": True}, r"does not implement `use_gate` \(only use_gate=False\)"),
+        ({"sliding_window": 4}, r"does not implement `sliding_window`.*sliding_window=4"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, match):
     args = {"num_heads": 2, "key_dim": 4, **kwargs}
     with pytest.raises(ValueError, match=match):
         MultiHeadAttention(**args)
+
+
+def test_keras_arguments_at_their_defaults_are_accepted():
+    """Code written for keras.layers.MultiHeadAttention's signature runs unchanged."""
+    layer = MultiHeadAttention(
+        2, 4, attention_axes=None, use_gate=False, sliding_window=None, flash_attention=False
+    )
+    x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+    assert layer(x, x).shape == (2, 5, 8)
+    assert layer.get_config()["flash_attention"] is False
+    assert MultiHeadAttention.from_config(layer.get_config()).flash_attention is False
+    flash = MultiHeadAttention(2, 4, flash_attention=True)
+    with pytest.raises(ValueError, match="return_attention_scores=False"):
+        flash(x, x, return_attention_scores=True)
 
 
 def test_bad_call_inputs():

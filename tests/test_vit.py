@@ -334,3 +334,48 @@ def test_keras_hub_weight_parity():
             ),
             backbone,
         )
+
+
+def test_keras_hub_input_scaling_is_carried_over():
+    """With the preset's image converter, the model takes the raw images the pipeline takes."""
+    keras_hub = pytest.importorskip("keras_hub")
+    from dl4keras.vit import keras_hub_rescaling
+
+    keras.utils.set_random_seed(2)
+    config = dict(patch_size=8, hidden_dim=32, num_heads=2, mlp_dim=64)
+    backbone = keras_hub.models.ViTBackbone(image_shape=(16, 16, 3), num_layers=1, **config)
+    converter = keras_hub.layers.ViTImageConverter(scale=1 / 127.5, offset=-1.0)
+    assert keras_hub_rescaling(converter) == pytest.approx((1 / 127.5, -1.0))
+    per_channel = keras_hub.layers.ViTImageConverter(scale=[0.1, 0.2, 0.3], offset=[1, 2, 3])
+    scale, offset = keras_hub_rescaling(per_channel)
+    assert scale == pytest.approx((0.1, 0.2, 0.3)) and offset == pytest.approx((1, 2, 3))
+    with pytest.raises(ValueError, match=r"rescaling=None \(backbone: \(0\.0078"):
+        load_keras_hub_weights(
+            VisionTransformer(image_size=16, depth=1, include_top=False, **config),
+            backbone,
+            image_converter=converter,
+        )
+    model = VisionTransformer(
+        image_size=16, depth=1, include_top=False, rescaling=keras_hub_rescaling(converter),
+        **config,
+    )
+    load_keras_hub_weights(model, backbone, image_converter=converter)
+    raw = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    expected = np.asarray(backbone(np.asarray(converter(raw))))[:, 0]
+    assert np.abs(np.asarray(model(raw)) - expected).max() <= 1e-4
+    with pytest.raises(ValueError, match="must be a KerasHub ImageConverter"):
+        keras_hub_rescaling("scale by 255")
+
+
+def test_rescaling_argument():
+    model = VisionTransformer.from_config_name("vit_digits", depth=1, rescaling=(1 / 16, 0))
+    x = images(2)
+    plain = VisionTransformer.from_config_name("vit_digits", depth=1)
+    plain.set_weights(model.get_weights())
+    np.testing.assert_allclose(model(x * 16.0), plain(x), atol=1e-5)
+    np.testing.assert_allclose(model.encode(x * 16.0), plain.encode(x), atol=1e-5)
+    assert model.get_config()["rescaling"] == [0.0625, 0.0]
+    assert VisionTransformer.from_config(model.get_config()).rescaling == (0.0625, 0.0)
+    for bad in ((1.0,), (1.0, [1, 2]), "0-255", (True, 0.0)):
+        with pytest.raises(ValueError, match="argument `rescaling`"):
+            VisionTransformer.from_config_name("vit_digits", rescaling=bad)
