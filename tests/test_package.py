@@ -144,3 +144,19 @@ def test_import_registers_every_serializable_class():
     assert "dl4keras.vit.model" in registering
     for name in registering:
         assert name in imported, f"`import dl4keras` does not import {name}"
+
+
+def test_the_documented_tested_versions_are_the_pinned_ones():
+    """README and install page name the versions constraints.txt pins (no drift)."""
+    root = PACKAGE.parent
+    pins = dict(
+        line.split("==")
+        for line in (root / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert {"keras", "keras-hub", "tensorflow", "ruff"} <= set(pins)
+    for page in ("README.md", "docs/install.md"):
+        text = (root / page).read_text()
+        for package, label in (("keras", "Keras"), ("keras-hub", "KerasHub"),
+                               ("tensorflow", "TensorFlow")):
+            assert f"{label} {pins[package]}" in text, (page, package, pins[package])
