@@ -67,7 +67,7 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dl4keras import backbones, data, profiles, results, viz
+from dl4keras import backbones, data, downloads, profiles, results, viz
 
 PROFILE = profiles.current()
 LABELS_PER_CLASS = 10  # the small labelled budget of the target task
@@ -147,7 +147,7 @@ try:
         "resnet50", input_shape=(224, 224, 3), weights="imagenet"
     )
     print("ImageNet ResNet50 loaded:", imagenet_model.count_params(), "parameters")
-except backbones.WeightsUnavailableError as error:
+except downloads.WeightsUnavailableError as error:
     imagenet_model = None
     print(f"ImageNet weights are not available here:\n\n{error}\n")
     print("=> Using dl4keras's offline pretrained TinyResNet instead.")

@@ -421,7 +421,7 @@ def top_block(task, model):
     return task.fine_tune(model, keras.optimizers.Adam(1e-3))
 
 
-def layerwise_lr(task, model):
+def layerwise_rates(task, model):
     finetune.unfreeze(model)
     optimizer = layerwise_lr.LayerwiseLR(
         keras.optimizers.Adam(1e-3), decay=0.3, model=model
@@ -440,7 +440,7 @@ def gradual_unfreezing(task, model):
 STRATEGIES = {
     "full fine-tuning": full_fine_tuning,
     "top-block fine-tuning": top_block,
-    "layer-wise learning rates": layerwise_lr,
+    "layer-wise learning rates": layerwise_rates,
     "gradual unfreezing": gradual_unfreezing,
 }
 
