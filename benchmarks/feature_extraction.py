@@ -57,7 +57,9 @@ def main(argv=None):
     print(f"{len(x)} images, {args.epochs} epochs, {args.repeats} interleaved repeats (median)")
     for name, seconds in median.items():
         print(f"  {name:<17} {seconds:7.2f} s   runs: {', '.join(f'{t:.2f}' for t in times[name])}")
-    print(f"speed-up of extracting once: {median['through_backbone'] / median['extract_once']:.1f}x")
+    print(
+        f"speed-up of extracting once: {median['through_backbone'] / median['extract_once']:.1f}x"
+    )
 
 
 if __name__ == "__main__":

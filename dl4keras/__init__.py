@@ -24,12 +24,10 @@ Examples:
     ```
 """
 
-from dl4keras._version import __version__
-
 # Every module that defines a `register_keras_serializable` class is imported
 # here, so that registration never depends on the user importing the right
 # submodule. Plain imports are the package's one re-export mechanism.
-from dl4keras import (  # noqa: E402
+from dl4keras import (
     attention,
     backbones,
     check,
@@ -48,11 +46,13 @@ from dl4keras import (  # noqa: E402
     vit,
     viz,
 )
-from dl4keras.attention import MultiHeadAttention  # noqa: E402
-from dl4keras.transformer import TransformerEncoderBlock  # noqa: E402
-from dl4keras.vit import VisionTransformer  # noqa: E402
+from dl4keras._version import __version__
+from dl4keras.attention import MultiHeadAttention
+from dl4keras.transformer import TransformerEncoderBlock
+from dl4keras.vit import VisionTransformer
 
 __all__ = [
+    "__version__",
     "MultiHeadAttention",
     "TransformerEncoderBlock",
     "VisionTransformer",

@@ -20,7 +20,7 @@ fine-tuning.
 | resnet50, vgg16 | ImageNet | "caffe": RGB->BGR, minus the ImageNet mean |
 | resnet50v2 | ImageNet | "tf": scale to [-1, 1] |
 | efficientnetb0, mobilenetv3small, convnexttiny | ImageNet | "none": built into the model |
-| tiny_resnet | cluttered glyphs: digits 0-4 and letters (shipped, offline) | "none": built into the model |
+| tiny_resnet | digits 0-4 and letters on clutter (shipped, offline) | "none": in the model |
 
 ImageNet weights are downloaded once and cached by Keras (`$KERAS_HOME/models`,
 by default `~/.keras/models`). With no network and no cached file,
@@ -350,10 +350,11 @@ def describe() -> str:
     """The registry as a printable table.
 
     Examples:
-        >>> print(describe())  # doctest: +SKIP
-        name              pretrained on     parameters  default input  min input  preprocessing                     weights here
-        resnet50          imagenet          23,587,712  224x224x3      32x32      caffe (BGR, minus ImageNet mean)  no
-        ...
+        ```python
+        from dl4keras import backbones
+
+        print(backbones.describe())  # one row per backbone: weights, sizes, preprocessing
+        ```
     """
     header = (
         "name",

@@ -33,9 +33,23 @@ import numpy as np
 from dl4keras import _validation, downloads
 
 PHOTO_NAMES = (
-    "astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins",
-    "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "page",
-    "retina", "rocket", "text",
+    "astronaut",
+    "brick",
+    "camera",
+    "cell",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "grass",
+    "gravel",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "text",
 )
 """The scikit-image photos that ship with the package (no download needed)."""
 
@@ -266,7 +280,8 @@ def _letter_glyphs():
 
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
     fonts = sorted(
-        p for p in folder.glob("*.ttf")
+        p
+        for p in folder.glob("*.ttf")
         if p.name.startswith(("DejaVuSans", "DejaVuSerif", "STIXGeneral"))
         and "Display" not in p.name
     ) + [folder / f"{name}.ttf" for name in ("cmr10", "cmss10", "cmti10", "cmtt10", "cmb10")]

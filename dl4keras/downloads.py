@@ -46,6 +46,7 @@ __all__ = [
     "WeightsUnavailableError",
     "datasets_dir",
     "download_and_extract",
+    "first_line",
     "keras_home",
     "network_timeout",
     "weights_cache_dir",

@@ -31,9 +31,16 @@ from dl4keras.downloads import (
 )
 
 __all__ = [
-    "DEMO_CLASS_NAMES", "FolderReport", "IMAGE_FORMATS",
-    "TF_FLOWERS_URL", "augmentation_layers", "download_image_folder",
-    "download_tf_flowers", "load_image_folder", "make_demo_folder", "validate_image_folder",
+    "DEMO_CLASS_NAMES",
+    "FolderReport",
+    "IMAGE_FORMATS",
+    "TF_FLOWERS_URL",
+    "augmentation_layers",
+    "download_image_folder",
+    "download_tf_flowers",
+    "load_image_folder",
+    "make_demo_folder",
+    "validate_image_folder",
     "write_image_folder",
 ]
 
@@ -46,8 +53,12 @@ TF_FLOWERS_URL = (
 DEMO_CLASS_NAMES = ("five", "six", "seven", "eight", "nine")
 _MANIFEST = ".dl4keras_image_folder"  # files written by write_image_folder, one per line
 _DECODABLE = {"BMP", "GIF", "JPEG", "MPO", "PNG"}  # PIL formats TensorFlow decodes
-_WRITERS = {"png": ("PNG", "png"), "jpeg": ("JPEG", "jpg"), "jpg": ("JPEG", "jpg"),
-            "bmp": ("BMP", "bmp")}
+_WRITERS = {
+    "png": ("PNG", "png"),
+    "jpeg": ("JPEG", "jpg"),
+    "jpg": ("JPEG", "jpg"),
+    "bmp": ("BMP", "bmp"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,8 +170,10 @@ def validate_image_folder(directory, allowed_formats=IMAGE_FORMATS, require_same
     if not class_dirs:
         loose = [p.name for p in directory.iterdir() if p.name.lower().endswith(allowed)]
         hint = f" It holds {len(loose)} image(s) directly, e.g. {loose[0]}." if loose else ""
-        raise ValueError(f"Image folder {directory} has no class subfolders.{hint} Expected "
-                         "one subfolder per class: <directory>/<class name>/<image files>.")
+        raise ValueError(
+            f"Image folder {directory} has no class subfolders.{hint} Expected "
+            "one subfolder per class: <directory>/<class name>/<image files>."
+        )
     counts, sizes, examples = {}, Counter(), {}
     empty, broken, ignored = [], [], []
     for class_dir in class_dirs:
@@ -181,19 +194,26 @@ def validate_image_folder(directory, allowed_formats=IMAGE_FORMATS, require_same
     if empty:
         problems.append(f"class folders without {'/'.join(allowed)} images:\n{_listing(empty)}")
     if broken:
-        problems.append(f"{len(broken)} unreadable image file(s) (delete or replace them):\n"
-                        + _listing(broken))
+        problems.append(
+            f"{len(broken)} unreadable image file(s) (delete or replace them):\n" + _listing(broken)
+        )
     if require_same_size and len(sizes) > 1:
-        rows = [f"{h}x{w}: {n} image(s), e.g. {examples[h, w]}" for (h, w), n in
-                sizes.most_common()]
-        problems.append(f"images of {len(sizes)} sizes (height x width):\n{_listing(rows)}\n"
-                        "  Pass image_size=(height, width) to load_image_folder to resize them.")
+        rows = [
+            f"{h}x{w}: {n} image(s), e.g. {examples[h, w]}" for (h, w), n in sizes.most_common()
+        ]
+        problems.append(
+            f"images of {len(sizes)} sizes (height x width):\n{_listing(rows)}\n"
+            "  Pass image_size=(height, width) to load_image_folder to resize them."
+        )
     if problems:
         raise ValueError(f"Image folder {directory} has problems:\n- " + "\n- ".join(problems))
     if ignored:
         names = [p.relative_to(directory) for p in ignored]
-        warnings.warn(f"{len(names)} file(s) in {directory} are not images with extension "
-                      f"{'/'.join(allowed)} and are ignored:\n{_listing(names)}", stacklevel=2)
+        warnings.warn(
+            f"{len(names)} file(s) in {directory} are not images with extension "
+            f"{'/'.join(allowed)} and are ignored:\n{_listing(names)}",
+            stacklevel=2,
+        )
     return FolderReport(directory, tuple(counts), counts, dict(sizes), examples, tuple(ignored))
 
 
@@ -201,13 +221,17 @@ def _as_uint8(images):
     x = np.asarray(images)
     x = x[..., None] if x.ndim == 3 else x
     if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0:
-        raise ValueError("`images` must have shape (n, height, width) or (n, height, width, 1 "
-                         f"or 3) with n >= 1, got shape {x.shape}.")
+        raise ValueError(
+            "`images` must have shape (n, height, width) or (n, height, width, 1 "
+            f"or 3) with n >= 1, got shape {x.shape}."
+        )
     if x.dtype == np.uint8:
         return x
     if not np.issubdtype(x.dtype, np.number) or x.min() < 0 or x.max() > 255:
-        raise ValueError(f"`images` must hold numbers in [0, 255], got dtype {x.dtype}, "
-                         f"range [{x.min()}, {x.max()}].")
+        raise ValueError(
+            f"`images` must hold numbers in [0, 255], got dtype {x.dtype}, "
+            f"range [{x.min()}, {x.max()}]."
+        )
     if np.issubdtype(x.dtype, np.floating) and 0 < x.max() <= 1:
         raise ValueError(f"`images` look scaled to [0, 1] (max {x.max()}); multiply by 255.")
     return np.round(x).astype("uint8")
@@ -266,25 +290,36 @@ def write_image_folder(directory, images, labels, class_names, format="png", ove
     labels, names = np.asarray(labels), [str(c) for c in class_names]
     bad = [c for c in names if c in ("", ".", "..") or c[0] == "." or set(c) & set("/\\")]
     if not names or bad or len(set(names)) != len(names):
-        raise ValueError(f"`class_names` must be distinct folder names, without '/' and not "
-                         f"starting with '.', got {class_names!r}.")
-    if (labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer)
-            or labels.min() < 0 or labels.max() >= len(names)):
-        raise ValueError(f"`labels` must be {len(images)} integers in [0, {len(names) - 1}], "
-                         f"got {labels!r}.")
+        raise ValueError(
+            f"`class_names` must be distinct folder names, without '/' and not "
+            f"starting with '.', got {class_names!r}."
+        )
+    if (
+        labels.shape != (len(images),)
+        or not np.issubdtype(labels.dtype, np.integer)
+        or labels.min() < 0
+        or labels.max() >= len(names)
+    ):
+        raise ValueError(
+            f"`labels` must be {len(images)} integers in [0, {len(names) - 1}], got {labels!r}."
+        )
     missing = [c for i, c in enumerate(names) if not np.any(labels == i)]
     if missing:
         raise ValueError(f"Classes {missing} have no images: the loader would not see them.")
     formats = [format] * len(images) if isinstance(format, str) else list(format)
     if len(formats) != len(images) or not set(formats) <= set(_WRITERS):
-        raise ValueError(f"`format` must be one of {tuple(_WRITERS)} or a list of "
-                         f"{len(images)} of them, got {format!r}.")
+        raise ValueError(
+            f"`format` must be one of {tuple(_WRITERS)} or a list of "
+            f"{len(images)} of them, got {format!r}."
+        )
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"`directory` {directory} is a file, not a folder.")
     if directory.is_dir() and any(directory.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{directory} is not empty; pass overwrite=True to replace "
-                                  "what write_image_folder wrote there, or choose a new folder.")
+            raise FileExistsError(
+                f"{directory} is not empty; pass overwrite=True to replace "
+                "what write_image_folder wrote there, or choose a new folder."
+            )
         _remove_previous(directory)
     width, written = len(str(len(images) - 1)), []
     for i, (image, label, fmt) in enumerate(zip(images, labels, formats)):
@@ -292,13 +327,17 @@ def write_image_folder(directory, images, labels, class_names, format="png", ove
         path = directory / names[label] / f"{i:0{width}d}.{ext}"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(
-            path, format=kind, **({"quality": 95} if kind == "JPEG" else {}))
+            path, format=kind, **({"quality": 95} if kind == "JPEG" else {})
+        )
         written.append(path.relative_to(directory).as_posix())
     (directory / _MANIFEST).write_text("\n".join(written) + "\n")
     others = [p for p in directory.rglob("*") if p.is_file() and p.name != _MANIFEST]
     if len(others) > len(written):
-        warnings.warn(f"{directory} holds {len(others) - len(written)} file(s) that "
-                      "write_image_folder did not write; they stay.", stacklevel=2)
+        warnings.warn(
+            f"{directory} holds {len(others) - len(written)} file(s) that "
+            "write_image_folder did not write; they stay.",
+            stacklevel=2,
+        )
     return directory
 
 
@@ -322,15 +361,26 @@ def make_demo_folder(directory, n_per_class=40, image_size=32, seed=0, overwrite
     from dl4keras.data import cluttered_digits
 
     digit_size = (round(image_size * 0.45), round(image_size * 0.8))  # (14, 26) at 32
-    images, labels = cluttered_digits((5, 6, 7, 8, 9), n_per_class, image_size, "all", digit_size,
-                                      seed)
+    images, labels = cluttered_digits(
+        (5, 6, 7, 8, 9), n_per_class, image_size, "all", digit_size, seed
+    )
     formats = ["png" if i % 2 == 0 else "jpeg" for i in range(len(images))]
     return write_image_folder(directory, images, labels, DEMO_CLASS_NAMES, formats, overwrite)
 
 
-def load_image_folder(directory, image_size=(32, 32), batch_size=32, validation_split=0.2,
-                      subset="both", seed=0, shuffle=True, cache=True, class_names=None,
-                      color_mode="rgb", crop_to_aspect_ratio=False):
+def load_image_folder(
+    directory,
+    image_size=(32, 32),
+    batch_size=32,
+    validation_split=0.2,
+    subset="both",
+    seed=0,
+    shuffle=True,
+    cache=True,
+    class_names=None,
+    color_mode="rgb",
+    crop_to_aspect_ratio=False,
+):
     """Validates an image folder, then loads it as batched `tf.data` datasets.
 
     Wraps `keras.utils.image_dataset_from_directory` (`label_mode="int"`):
@@ -377,35 +427,57 @@ def load_image_folder(directory, image_size=(32, 32), batch_size=32, validation_
     import tensorflow as tf
 
     if subset not in ("both", "training", "validation", None):
-        raise ValueError("`subset` must be 'both', 'training', 'validation' or None, "
-                         f"got {subset!r}.")
-    if validation_split is not None and not (isinstance(validation_split, (int, float))
-                                             and 0 < validation_split < 1):
+        raise ValueError(
+            f"`subset` must be 'both', 'training', 'validation' or None, got {subset!r}."
+        )
+    if validation_split is not None and not (
+        isinstance(validation_split, (int, float)) and 0 < validation_split < 1
+    ):
         raise ValueError(f"`validation_split` must be in (0, 1) or None, got {validation_split!r}.")
     if (validation_split is None) != (subset is None):
-        raise ValueError("Pass both `validation_split` and `subset`, or neither (one dataset "
-                         f"of all images); got validation_split={validation_split!r}, "
-                         f"subset={subset!r}.")
+        raise ValueError(
+            "Pass both `validation_split` and `subset`, or neither (one dataset "
+            f"of all images); got validation_split={validation_split!r}, "
+            f"subset={subset!r}."
+        )
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"`batch_size` must be a positive integer or None, got {batch_size!r}.")
     size = (image_size, image_size) if isinstance(image_size, int) else image_size
-    if size is not None and (len(size) != 2 or not all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size)):
-        raise ValueError(f"`image_size` must be (height, width) of positive ints, an int or "
-                         f"None, got {image_size!r}.")
+    if size is not None and (
+        len(size) != 2
+        or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size
+        )
+    ):
+        raise ValueError(
+            f"`image_size` must be (height, width) of positive ints, an int or "
+            f"None, got {image_size!r}."
+        )
     report = validate_image_folder(directory, require_same_size=size is None)
     if class_names is not None and sorted(class_names) != sorted(report.class_names):
-        raise ValueError(f"`class_names` must list the class folders {report.class_names} "
-                         f"(in any order), got {class_names!r}.")
+        raise ValueError(
+            f"`class_names` must list the class folders {report.class_names} "
+            f"(in any order), got {class_names!r}."
+        )
     if validation_split and int(validation_split * report.num_images) == 0:
-        raise ValueError(f"`validation_split={validation_split}` of {report.num_images} images "
-                         "leaves no validation image: use a larger split, or more images.")
+        raise ValueError(
+            f"`validation_split={validation_split}` of {report.num_images} images "
+            "leaves no validation image: use a larger split, or more images."
+        )
     size = tuple(int(s) for s in size) if size else next(iter(report.sizes))
     loaded = keras.utils.image_dataset_from_directory(
-        directory, label_mode="int", class_names=class_names, color_mode=color_mode,
-        batch_size=None, image_size=size, shuffle=shuffle or subset is not None, seed=seed,
-        validation_split=validation_split, subset=None if subset is None else "both",
-        crop_to_aspect_ratio=crop_to_aspect_ratio, verbose=False,
+        directory,
+        label_mode="int",
+        class_names=class_names,
+        color_mode=color_mode,
+        batch_size=None,
+        image_size=size,
+        shuffle=shuffle or subset is not None,
+        seed=seed,
+        validation_split=validation_split,
+        subset=None if subset is None else "both",
+        crop_to_aspect_ratio=crop_to_aspect_ratio,
+        verbose=False,
     )
 
     def finish(ds, training):
@@ -449,13 +521,15 @@ def augmentation_layers(flip="horizontal", translation=0.1, zoom=0.1, contrast=0
 
     chosen = [layers.RandomFlip(flip, seed=seed, name="random_flip")] if flip else []
     if translation:
-        chosen.append(layers.RandomTranslation(translation, translation, seed=seed,
-                                               name="random_translation"))
+        chosen.append(
+            layers.RandomTranslation(translation, translation, seed=seed, name="random_translation")
+        )
     if zoom:
         chosen.append(layers.RandomZoom(zoom, seed=seed, name="random_zoom"))
     if contrast:
-        chosen.append(layers.RandomContrast(contrast, value_range=(0, 255), seed=seed,
-                                            name="random_contrast"))
+        chosen.append(
+            layers.RandomContrast(contrast, value_range=(0, 255), seed=seed, name="random_contrast")
+        )
     return Sequential(chosen, name="augmentation")
 
 

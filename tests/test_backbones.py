@@ -254,7 +254,10 @@ def test_missing_or_misnamed_weights_file(tmp_path):
 
 
 def test_shipped_tiny_resnet_weights():
-    """Needs dl4keras/assets/tiny_resnet_cluttered_glyphs.weights.h5 (tools/pretrain_tiny_resnet.py)."""
+    """Needs dl4keras/assets/tiny_resnet_cluttered_glyphs.weights.h5.
+
+    `tools/pretrain_tiny_resnet.py` writes it.
+    """
     assert tiny_resnet.weights_path().exists()
     x = images(4)
     pretrained = backbones.build("tiny_resnet")

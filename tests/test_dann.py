@@ -122,7 +122,10 @@ def test_dann_trains_with_the_schedule_and_logs_domain_accuracy():
     schedule = DANNSchedule(anneal_lr=True)
     history = model.fit(
         *dann_inputs(x_source, y_source, x_target, seed=0),
-        batch_size=8, epochs=2, callbacks=[schedule], verbose=0,
+        batch_size=8,
+        epochs=2,
+        callbacks=[schedule],
+        verbose=0,
     )
     logs = history.history
     assert set(logs) >= {"loss", "label_loss", "domain_loss", "accuracy", "domain_accuracy"}
@@ -233,5 +236,9 @@ def test_dann_compile_and_schedule_errors():
 
 def test_public_names():
     assert set(dann.__all__) == {
-        "DANN", "DANNSchedule", "GradientReversal", "dann_inputs", "dann_lambda"
+        "DANN",
+        "DANNSchedule",
+        "GradientReversal",
+        "dann_inputs",
+        "dann_lambda",
     }

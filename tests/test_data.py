@@ -30,13 +30,19 @@ def test_digit_splits_are_disjoint_halves():
 
 
 def test_cluttered_digits_shapes_labels_and_determinism():
-    x, y = data.cluttered_digits((5, 6, 7), n_per_class=4, image_size=24, digit_size=(10, 20), seed=3)
+    x, y = data.cluttered_digits(
+        (5, 6, 7), n_per_class=4, image_size=24, digit_size=(10, 20), seed=3
+    )
     assert x.shape == (12, 24, 24, 3) and x.dtype == np.uint8
     assert np.bincount(y).tolist() == [4, 4, 4]
-    x2, y2 = data.cluttered_digits((5, 6, 7), n_per_class=4, image_size=24, digit_size=(10, 20), seed=3)
+    x2, y2 = data.cluttered_digits(
+        (5, 6, 7), n_per_class=4, image_size=24, digit_size=(10, 20), seed=3
+    )
     np.testing.assert_array_equal(x, x2)
     np.testing.assert_array_equal(y, y2)
-    x3, _ = data.cluttered_digits((5, 6, 7), n_per_class=4, image_size=24, digit_size=(10, 20), seed=4)
+    x3, _ = data.cluttered_digits(
+        (5, 6, 7), n_per_class=4, image_size=24, digit_size=(10, 20), seed=4
+    )
     assert not np.array_equal(x, x3)
 
 
@@ -91,7 +97,13 @@ def test_domain_shift_digits_determinism_and_errors():
     c = data.domain_shift_digits("plain", classes=(1,), n_per_class=4, split="test", seed=6)
     np.testing.assert_array_equal(a[0], b[0])
     assert not np.array_equal(a[0], c[0])
-    with pytest.raises(ValueError, match=r"argument `domain`, expected one of 'plain', 'colour', 'clutter'. Received: domain='mnist'"):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"argument `domain`, expected one of 'plain', 'colour', 'clutter'. "
+            r"Received: domain='mnist'"
+        ),
+    ):
         data.domain_shift_digits("mnist")
     with pytest.raises(ValueError, match="distinct digits"):
         data.domain_shift_digits("plain", classes=(1, 1))
@@ -121,8 +133,10 @@ def _fake_cifar100_archive(tmp_path, n_train=6, n_test=4):
         batch = {b"data": rows, b"fine_labels": fine.tolist(), b"coarse_labels": coarse.tolist()}
         (root / name).write_bytes(pickle.dumps(batch))
         arrays[name] = (images, fine, coarse)
-    meta = {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
-            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}
+    meta = {
+        b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+        b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)],
+    }
     (root / "meta").write_bytes(pickle.dumps(meta))
     archive = tmp_path / "cifar-100-python.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

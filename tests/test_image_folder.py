@@ -58,8 +58,9 @@ def test_round_trip_keeps_pixels_labels_and_counts(tmp_path):
     assert report.counts == {"bird": 4, "cat": 4, "dog": 4} and report.num_images == 12
     assert report.sizes == {(6, 5): 12} and "3 classes, 12 images" in str(report)
 
-    ds = load_image_folder(folder, image_size=None, batch_size=5, validation_split=None,
-                           subset=None, shuffle=False)
+    ds = load_image_folder(
+        folder, image_size=None, batch_size=5, validation_split=None, subset=None, shuffle=False
+    )
     assert ds.class_names == ["bird", "cat", "dog"]
     x, y = as_arrays(ds)
     assert x.shape == (12, 6, 5, 3) and x.dtype == np.float32 and y.dtype == np.int32
@@ -81,13 +82,20 @@ def test_split_is_disjoint_and_training_reshuffles_each_epoch(tmp_path):
     assert x.shape == (48, 8, 8, 3) and 0 <= x.min() and x.max() <= 255 and x.max() > 1
     epochs = [as_arrays(train)[1] for _ in range(3)]  # cached, then shuffled per epoch
     assert any(not np.array_equal(epochs[0], e) for e in epochs[1:])
-    folder_of = [val.class_names.index(os.path.basename(os.path.dirname(p)))
-                 for p in val.file_paths]
+    folder_of = [
+        val.class_names.index(os.path.basename(os.path.dirname(p))) for p in val.file_paths
+    ]
     np.testing.assert_array_equal(as_arrays(val)[1], folder_of)  # val: in file_paths order
     only_val = load_image_folder(folder, image_size=8, subset="validation", seed=3)
     assert only_val.file_paths == val.file_paths and only_val.class_names == val.class_names
-    ordered = load_image_folder(folder, image_size=8, class_names=["dog", "cat", "bird"],
-                                validation_split=None, subset=None, shuffle=False)
+    ordered = load_image_folder(
+        folder,
+        image_size=8,
+        class_names=["dog", "cat", "bird"],
+        validation_split=None,
+        subset=None,
+        shuffle=False,
+    )
     assert ordered.class_names == ["dog", "cat", "bird"]
     assert as_arrays(ordered)[1][0] == 0 and "/dog/" in ordered.file_paths[0]
 
@@ -122,8 +130,17 @@ def test_write_refuses_non_empty_folders_and_overwrites_only_its_own_files(tmp_p
     with pytest.warns(UserWarning, match="2 file.*did not write; they stay"):
         write_image_folder(folder, images[:6], labels[:6], ["cat", "dog"], overwrite=True)
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    assert files == [".dl4keras_image_folder", "cat/0.png", "cat/1.png", "cat/2.png",
-                     "cat/3.png", "cat/4.png", "cat/mine.jpg", "dog/5.png", "notes.txt"]
+    assert files == [
+        ".dl4keras_image_folder",
+        "cat/0.png",
+        "cat/1.png",
+        "cat/2.png",
+        "cat/3.png",
+        "cat/4.png",
+        "cat/mine.jpg",
+        "dog/5.png",
+        "notes.txt",
+    ]
     assert (folder / "cat" / "mine.jpg").read_bytes() == b"a user's file"
     with pytest.raises(FileExistsError):
         write_image_folder(tmp_path, images, labels, NAMES)  # a folder the user made
@@ -192,8 +209,11 @@ def test_empty_classes_and_broken_files_are_listed_together(tmp_path):
     assert "class folders without .bmp/.gif/.jpeg/.jpg/.png images" in message
     assert "bird/ (1 other files)" in message and "dog/ (0 other files)" in message
     assert "3 unreadable image file(s)" in message
-    for needed in ("cat/garbage.jpg: UnidentifiedImageError", "cat/truncated.png",
-                   "cat/actually.png: TIFF data, which TensorFlow cannot decode"):
+    for needed in (
+        "cat/garbage.jpg: UnidentifiedImageError",
+        "cat/truncated.png",
+        "cat/actually.png: TIFF data, which TensorFlow cannot decode",
+    ):
         assert needed in message, needed
     assert "ok.png" not in message and ".hidden" not in message
 
@@ -218,8 +238,12 @@ def test_other_extensions_warn_and_mixed_sizes_need_resizing(tmp_path):
     assert report.counts == {"cat": 2, "dog": 1} and report.sizes == {(6, 6): 2, (8, 4): 1}
     with pytest.raises(ValueError) as info:  # raised before the warning
         load_image_folder(folder, image_size=None)
-    for needed in ("images of 2 sizes", "6x6: 2 image(s), e.g. cat/a.png",
-                   "8x4: 1 image(s), e.g. dog/c.jpeg", "Pass image_size=(height, width)"):
+    for needed in (
+        "images of 2 sizes",
+        "6x6: 2 image(s), e.g. cat/a.png",
+        "8x4: 1 image(s), e.g. dog/c.jpeg",
+        "Pass image_size=(height, width)",
+    ):
         assert needed in str(info.value), needed
     with pytest.warns(UserWarning, match="notes.txt"):
         ds = load_image_folder(folder, image_size=(5, 7), validation_split=None, subset=None)
@@ -230,7 +254,11 @@ def test_other_extensions_warn_and_mixed_sizes_need_resizing(tmp_path):
 def test_augmentation_layers():
     augment = augmentation_layers(seed=0)
     assert [layer.name for layer in augment.layers] == [
-        "random_flip", "random_translation", "random_zoom", "random_contrast"]
+        "random_flip",
+        "random_translation",
+        "random_zoom",
+        "random_contrast",
+    ]
     assert len(augmentation_layers(flip=None, zoom=0).layers) == 2
     x = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
     np.testing.assert_array_equal(np.asarray(augment(x, training=False)), x)
@@ -301,8 +329,12 @@ def test_offline_download_fails_fast_and_clearly(tmp_path):
         download_tf_flowers(tmp_path)
     message = str(info.value)
     assert isinstance(info.value, OSError) and info.value.__cause__ is not None
-    for needed in (image_folder.TF_FLOWERS_URL, str(tmp_path / "flower_photos"),
-                   "download the URL yourself", "make_demo_folder"):
+    for needed in (
+        image_folder.TF_FLOWERS_URL,
+        str(tmp_path / "flower_photos"),
+        "download the URL yourself",
+        "make_demo_folder",
+    ):
         assert needed in message, needed
     assert os.listdir(tmp_path) == []
     with pytest.raises(DatasetUnavailableError, match="Could not download file://.*missing.tgz"):

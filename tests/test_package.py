@@ -88,8 +88,8 @@ def test_small_helpers_import_only_the_standard_library():
                 names = [node.module]
             for module in names:
                 top = module.split(".")[0]
-                assert top in sys.stdlib_module_names or module in STDLIB_ONLY or (
-                    top == "__future__"
+                assert (
+                    top in sys.stdlib_module_names or module in STDLIB_ONLY or (top == "__future__")
                 ), f"{name} imports {module}"
 
 
@@ -132,7 +132,8 @@ def test_import_registers_every_serializable_class():
     """Registration does not depend on which submodule the user imported."""
     code = (
         "import json, sys, keras, dl4keras\n"
-        "names = sorted(n for n in keras.saving.get_custom_objects() if n.startswith('dl4keras>'))\n"
+        "objects = keras.saving.get_custom_objects()\n"
+        "names = sorted(n for n in objects if n.startswith('dl4keras>'))\n"
         "print(json.dumps([names, sorted(dl4keras.serializable_classes()), sorted(sys.modules)]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -157,6 +158,9 @@ def test_the_documented_tested_versions_are_the_pinned_ones():
     assert {"keras", "keras-hub", "tensorflow", "ruff"} <= set(pins)
     for page in ("README.md", "docs/install.md"):
         text = (root / page).read_text()
-        for package, label in (("keras", "Keras"), ("keras-hub", "KerasHub"),
-                               ("tensorflow", "TensorFlow")):
+        for package, label in (
+            ("keras", "Keras"),
+            ("keras-hub", "KerasHub"),
+            ("tensorflow", "TensorFlow"),
+        ):
             assert f"{label} {pins[package]}" in text, (page, package, pins[package])

@@ -40,7 +40,9 @@ def test_set_profile_overrides_all_and_is_inherited(monkeypatch):
     assert profiles.current() == "smoke"
     child = subprocess.run(
         [sys.executable, "-c", "from dl4keras import profiles; print(profiles.current())"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert child.stdout.strip() == "smoke"
 

@@ -12,7 +12,7 @@ import sys
 import textwrap
 
 SAVE = textwrap.dedent(
-    r'''
+    r"""
     import json, sys
     import numpy as np
     import keras
@@ -91,11 +91,11 @@ SAVE = textwrap.dedent(
         model.save(f"{out}/{name}.keras")
         manifest[name] = type(model).__name__
     print(json.dumps(manifest))
-    '''
+    """
 )
 
 LOAD = textwrap.dedent(
-    r'''
+    r"""
     import json, sys
     import numpy as np
     import keras
@@ -111,7 +111,7 @@ LOAD = textwrap.dedent(
         optimizer = type(optimizer).__name__ if optimizer is not None else None
         report[name] = [type(model).__name__, float(np.max(np.abs(got - y))), optimizer]
     print(json.dumps(report))
-    '''
+    """
 )
 
 

@@ -53,7 +53,9 @@ def test_tutorial_runs_offline_in_smoke_profile(script, tmp_path):
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, (
+        f"{script.name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+    )
 
     path = tmp_path / "results" / f"{script.stem}.json"
     assert path.exists(), f"{script.name} did not write {path.name}"

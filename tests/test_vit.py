@@ -322,7 +322,12 @@ def test_keras_hub_weight_parity():
     with pytest.raises(ValueError, match=r"conv_stem=\(8,\) \(backbone: \(\)\)"):
         load_keras_hub_weights(
             VisionTransformer(
-                image_size=32, patch_size=8, hidden_dim=32, depth=2, num_heads=2, mlp_dim=64,
+                image_size=32,
+                patch_size=8,
+                hidden_dim=32,
+                depth=2,
+                num_heads=2,
+                mlp_dim=64,
                 conv_stem=(8,),
             ),
             backbone,
@@ -356,7 +361,10 @@ def test_keras_hub_input_scaling_is_carried_over():
             image_converter=converter,
         )
     model = VisionTransformer(
-        image_size=16, depth=1, include_top=False, rescaling=keras_hub_rescaling(converter),
+        image_size=16,
+        depth=1,
+        include_top=False,
+        rescaling=keras_hub_rescaling(converter),
         **config,
     )
     load_keras_hub_weights(model, backbone, image_converter=converter)

@@ -49,8 +49,10 @@ def pretrain(n_per_class, letters_per_class, epochs, batch_size, seed, out, log=
     x, y = source_task(n_per_class, letters_per_class, seed)
     x_val, y_val = source_task(100, 10, seed + 1)
     num_classes = len(SOURCE_CLASSES) + len(data.LETTERS)
-    log(f"generated {len(x)} source images of {num_classes} classes in "
-        f"{time.perf_counter() - t0:.0f} s")
+    log(
+        f"generated {len(x)} source images of {num_classes} classes in "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
 
     backbone = tiny_resnet.build_tiny_resnet()
     model = keras.Sequential(
@@ -96,12 +98,16 @@ def transfer_check(backbone, labels_per_class=10, seeds=(0, 1, 2), log=print):
     f_test = extractor.predict(x_test, verbose=0)
     probe, pixels = [], []
     for seed in seeds:
-        x, y = data.cluttered_digits(TARGET_CLASSES, labels_per_class, split="train", seed=200 + seed)
+        x, y = data.cluttered_digits(
+            TARGET_CLASSES, labels_per_class, split="train", seed=200 + seed
+        )
         f = extractor.predict(x, verbose=0)
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
         probe.append(clf.fit(f, y).score(f_test, y_test))
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-        pixels.append(clf.fit(x.reshape(len(x), -1), y).score(x_test.reshape(len(x_test), -1), y_test))
+        pixels.append(
+            clf.fit(x.reshape(len(x), -1), y).score(x_test.reshape(len(x_test), -1), y_test)
+        )
     report = {"linear_probe": float(np.mean(probe)), "pixel_logreg": float(np.mean(pixels))}
     log(f"transfer to digits 5-9, {labels_per_class} labels/class: {json.dumps(report)}")
     return report
@@ -115,10 +121,14 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--out", type=Path, default=Path(tiny_resnet.__file__).parent / "assets" / tiny_resnet.WEIGHTS_FILE
+        "--out",
+        type=Path,
+        default=Path(tiny_resnet.__file__).parent / "assets" / tiny_resnet.WEIGHTS_FILE,
     )
     args = parser.parse_args(argv)
-    backbone, info = pretrain(args.n_per_class, args.letters_per_class, args.epochs, args.batch_size, args.seed, args.out)
+    backbone, info = pretrain(
+        args.n_per_class, args.letters_per_class, args.epochs, args.batch_size, args.seed, args.out
+    )
     info.update(transfer_check(backbone))
     print(json.dumps(info, indent=2))
 

@@ -80,9 +80,7 @@ TSNE_POINTS = profiles.choose(smoke=100, docs=750, full=1500)
 SOURCE_CLASSES, TARGET_CLASSES = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
 keras.utils.set_random_seed(0)
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # no notes on retracing
-print(
-    f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}"
-)
+print(f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}")
 
 # %% [markdown]
 # ## The tasks: glyphs on clutter
@@ -98,9 +96,7 @@ print(
 # the training images.
 
 # %%
-x_test, y_test = data.cluttered_digits(
-    TARGET_CLASSES, TEST_PER_CLASS, split="test", seed=100
-)
+x_test, y_test = data.cluttered_digits(TARGET_CLASSES, TEST_PER_CLASS, split="test", seed=100)
 x_demo, y_demo = data.cluttered_digits(TARGET_CLASSES, 4, split="train", seed=7)
 print(
     "test images:",
@@ -143,9 +139,7 @@ print(backbones.describe())
 
 # %%
 try:
-    imagenet_model = backbones.build(
-        "resnet50", input_shape=(224, 224, 3), weights="imagenet"
-    )
+    imagenet_model = backbones.build("resnet50", input_shape=(224, 224, 3), weights="imagenet")
     print("ImageNet ResNet50 loaded:", imagenet_model.count_params(), "parameters")
 except downloads.WeightsUnavailableError as error:
     imagenet_model = None
@@ -281,9 +275,7 @@ def fit_linear(x_train, y_train, x_eval, y_eval, steps=HEAD_STEPS, seed=0):
     return model.evaluate(x_eval, y_eval, verbose=0)[1]
 
 
-x_few, y_few = data.cluttered_digits(
-    TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=200
-)
+x_few, y_few = data.cluttered_digits(TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=200)
 acc = fit_linear(extract(x_few), y_few, f_test, y_test)
 acc_wrong = fit_linear(extract(x_few / 255.0), y_few, f_test_wrong, y_test)
 print(f"linear head on pretrained features, {LABELS_PER_CLASS} labels/class: {acc:.1%}")
@@ -305,15 +297,11 @@ print(f"...with the preprocessing contract broken ([0, 1] inputs):   {acc_wrong:
 # %%
 def train_from_scratch(x_train, y_train, x_eval, y_eval, seed):
     keras.utils.set_random_seed(seed)
-    net = backbones.build(
-        "tiny_resnet", input_shape=(32, 32, 3), weights=None, trainable=True
-    )
+    net = backbones.build("tiny_resnet", input_shape=(32, 32, 3), weights=None, trainable=True)
     model = keras.Sequential(
         [
             net,
-            backbones.classifier_head(
-                len(TARGET_CLASSES), input_shape=net.output_shape[-1]
-            ),
+            backbones.classifier_head(len(TARGET_CLASSES), input_shape=net.output_shape[-1]),
         ]
     )
     model.compile(
@@ -321,9 +309,7 @@ def train_from_scratch(x_train, y_train, x_eval, y_eval, seed):
         "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    history = model.fit(
-        x_train, y_train, batch_size=16, epochs=SCRATCH_EPOCHS, verbose=0
-    )
+    history = model.fit(x_train, y_train, batch_size=16, epochs=SCRATCH_EPOCHS, verbose=0)
     scratch_train_accuracy.append(history.history["accuracy"][-1])
     return model.evaluate(x_eval, y_eval, verbose=0)[1]
 
@@ -340,9 +326,7 @@ for seed in SEEDS:
         if method == "pixels":
             scores[method].append(fit_linear(x_few, y_few, x_test, y_test))
         elif method == "scratch":
-            scores[method].append(
-                train_from_scratch(x_few, y_few, x_test, y_test, seed)
-            )
+            scores[method].append(train_from_scratch(x_few, y_few, x_test, y_test, seed))
         else:
             scores[method].append(fit_linear(extract(x_few), y_few, f_test, y_test))
         seconds[method] += time.perf_counter() - t0
@@ -356,9 +340,7 @@ for method, label in [
     ("pretrained", "(c) pretrained features"),
 ]:
     mean, std = summary[method]
-    print(
-        f"{label:<26}{mean:>17.1%} ± {std:.1%}{seconds[method] / len(SEEDS):>10.1f} s"
-    )
+    print(f"{label:<26}{mean:>17.1%} ± {std:.1%}{seconds[method] / len(SEEDS):>10.1f} s")
 print(f"{'chance':<26}{1 / len(TARGET_CLASSES):>17.1%}")
 margin_pixels = summary["pretrained"][0] - summary["pixels"][0]
 margin_scratch = summary["pretrained"][0] - summary["scratch"][0]
@@ -393,9 +375,7 @@ for i, m in enumerate(means):
     ax.text(i, m + 2, f"{m:.0f}%", ha="center")
 ax.set_ylabel("test accuracy (%)")
 ax.set_ylim(0, 100)
-ax.set_title(
-    f"Digits 5-9 with {LABELS_PER_CLASS} labels per class ({len(SEEDS)} seeds)"
-)
+ax.set_title(f"Digits 5-9 with {LABELS_PER_CLASS} labels per class ({len(SEEDS)} seeds)")
 ax.legend()
 plt.show()
 
@@ -409,9 +389,7 @@ plt.show()
 # %%
 curve = {"labels_per_class": list(BUDGETS), "pixels": [], "pretrained": []}
 for budget in BUDGETS:
-    x_b, y_b = data.cluttered_digits(
-        TARGET_CLASSES, budget, split="train", seed=300 + budget
-    )
+    x_b, y_b = data.cluttered_digits(TARGET_CLASSES, budget, split="train", seed=300 + budget)
     curve["pixels"].append(fit_linear(x_b, y_b, x_test, y_test))
     curve["pretrained"].append(fit_linear(extract(x_b), y_b, f_test, y_test))
     gap = curve["pretrained"][-1] - curve["pixels"][-1]
@@ -420,9 +398,7 @@ for budget in BUDGETS:
         f"pretrained {curve['pretrained'][-1]:.1%}  gap {gap * 100:+.1f} points"
     )
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.plot(
-    BUDGETS, np.array(curve["pixels"]) * 100, "o-", color="#999999", label="(a) pixels"
-)
+ax.plot(BUDGETS, np.array(curve["pixels"]) * 100, "o-", color="#999999", label="(a) pixels")
 ax.plot(
     BUDGETS,
     np.array(curve["pretrained"]) * 100,
@@ -470,12 +446,8 @@ for ax, (title, points) in zip(
         ("pretrained TinyResNet features", f_test[:n]),
     ],
 ):
-    xy = TSNE(perplexity=min(30, n // 4), init="pca", random_state=0).fit_transform(
-        points
-    )
-    scatter = ax.scatter(
-        xy[:, 0], xy[:, 1], c=y_test[:n] + 5, cmap="tab10", vmin=0, vmax=9, s=8
-    )
+    xy = TSNE(perplexity=min(30, n // 4), init="pca", random_state=0).fit_transform(points)
+    scatter = ax.scatter(xy[:, 0], xy[:, 1], c=y_test[:n] + 5, cmap="tab10", vmin=0, vmax=9, s=8)
     ax.set_title(f"t-SNE of {title}")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -494,19 +466,14 @@ plt.show()
 
 # %%
 if imagenet_model is None:
-    print(
-        "Skipped: ImageNet weights are not available offline (see the message above)."
-    )
+    print("Skipped: ImageNet weights are not available offline (see the message above).")
 else:
     # The full ImageNet classifier, 1000-class top included, straight from
     # keras.applications: here we apply its preprocess_input ourselves.
     classifier = keras.applications.ResNet50(weights="imagenet")
     photos = data.photos(("chelsea", "coffee", "rocket", "astronaut"))
     batch = np.stack(
-        [
-            keras.ops.convert_to_numpy(keras.ops.image.resize(p, (224, 224)))
-            for p in photos.values()
-        ]
+        [keras.ops.convert_to_numpy(keras.ops.image.resize(p, (224, 224))) for p in photos.values()]
     )
     batch = keras.applications.resnet50.preprocess_input(batch)
     predictions = keras.applications.imagenet_utils.decode_predictions(
@@ -528,9 +495,7 @@ metrics = {
     "labels_per_class": LABELS_PER_CLASS,
     "test_images": len(x_test),
     "seeds": len(SEEDS),
-    "accuracy": {
-        m: {"mean": s[0], "std": s[1], "runs": scores[m]} for m, s in summary.items()
-    },
+    "accuracy": {m: {"mean": s[0], "std": s[1], "runs": scores[m]} for m, s in summary.items()},
     "margin_points": {
         "vs_pixels": margin_pixels * 100,
         "vs_scratch": margin_scratch * 100,
@@ -543,12 +508,8 @@ metrics = {
 }
 labels = f"{LABELS_PER_CLASS} labels/class, {len(SEEDS)} seeds"
 headline = {
-    f"(a) logistic regression on pixels ({labels})": "{:.1%} ± {:.1%}".format(
-        *summary["pixels"]
-    ),
-    f"(b) same CNN from scratch ({labels})": "{:.1%} ± {:.1%}".format(
-        *summary["scratch"]
-    ),
+    f"(a) logistic regression on pixels ({labels})": "{:.1%} ± {:.1%}".format(*summary["pixels"]),
+    f"(b) same CNN from scratch ({labels})": "{:.1%} ± {:.1%}".format(*summary["scratch"]),
     f"(c) linear head on pretrained features ({labels})": "{:.1%} ± {:.1%}".format(
         *summary["pretrained"]
     ),
@@ -592,8 +553,6 @@ def layer_probe(layer_name, x_train, y_train):
     return fit_linear(f_train, y_train, f_eval, y_test)
 
 
-x_few, y_few = data.cluttered_digits(
-    TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=200
-)
+x_few, y_few = data.cluttered_digits(TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=200)
 for name in ("stem_relu", "block1_out", "block2_out", "block3_out"):
     print(f"{name:<11} linear probe: {layer_probe(name, x_few, y_few):.1%}")

@@ -73,12 +73,8 @@ BATCH_SIZE = 32
 TARGET_CLASSES = (5, 6, 7, 8, 9)
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 keras.utils.set_random_seed(0)
-logging.getLogger("tensorflow").setLevel(
-    logging.ERROR
-)  # many small models: no retracing notes
-print(
-    f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}"
-)
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # many small models: no retracing notes
+print(f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}")
 
 # %% [markdown]
 # ## Feature extraction or fine-tuning?
@@ -106,12 +102,8 @@ print(
 # drawn from other writers' digits (the held-out half of the handwriting).
 
 # %%
-x_train, y_train = data.cluttered_digits(
-    TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=1
-)
-x_test, y_test = data.cluttered_digits(
-    TARGET_CLASSES, TEST_PER_CLASS, split="test", seed=2
-)
+x_train, y_train = data.cluttered_digits(TARGET_CLASSES, LABELS_PER_CLASS, split="train", seed=1)
+x_test, y_test = data.cluttered_digits(TARGET_CLASSES, TEST_PER_CLASS, split="test", seed=2)
 print(f"target task: train {x_train.shape}, test {x_test.shape}")
 viz.image_grid(
     x_train[:16],
@@ -271,9 +263,7 @@ for keep_frozen in (True, False):
     finetune.unfreeze(model, keep_batchnorm_frozen=keep_frozen)
     accuracy, seconds = digits.fine_tune(model, keras.optimizers.Adam(1e-4), batch_size=8)
     drift = np.abs(keras.ops.convert_to_numpy(bn.moving_mean) - before).max()
-    label = (
-        "BatchNorm frozen (inference mode)" if keep_frozen else "BatchNorm trainable"
-    )
+    label = "BatchNorm frozen (inference mode)" if keep_frozen else "BatchNorm trainable"
     trap[label] = dict(test_accuracy=accuracy, stem_moving_mean_drift=float(drift))
     print(f"{label:<34} test accuracy {accuracy:.1%}, stem BN mean drift {drift:.3f}")
 
@@ -295,9 +285,7 @@ for keep_frozen in (True, False):
 # backbone knew: **catastrophic forgetting**.
 
 # %%
-x_source, y_source = data.cluttered_digits(
-    SOURCE_CLASSES, SOURCE_PER_CLASS, split="train", seed=3
-)
+x_source, y_source = data.cluttered_digits(SOURCE_CLASSES, SOURCE_PER_CLASS, split="train", seed=3)
 x_source_test, y_source_test = data.cluttered_digits(
     SOURCE_CLASSES, SOURCE_PER_CLASS, split="test", seed=4
 )
@@ -325,9 +313,7 @@ for learning_rate in (1e-2, 1e-3, 1e-4):
     accuracy, _ = digits.fine_tune(model, keras.optimizers.Adam(learning_rate))
     kept = source_accuracy(model)
     forgetting.append(
-        dict(
-            learning_rate=learning_rate, target_accuracy=accuracy, source_accuracy=kept
-        )
+        dict(learning_rate=learning_rate, target_accuracy=accuracy, source_accuracy=kept)
     )
     print(
         f"Adam lr={learning_rate:g}: target accuracy {accuracy:.1%}, "
@@ -423,9 +409,7 @@ def top_block(task, model):
 
 def layerwise_rates(task, model):
     finetune.unfreeze(model)
-    optimizer = layerwise_lr.LayerwiseLR(
-        keras.optimizers.Adam(1e-3), decay=0.3, model=model
-    )
+    optimizer = layerwise_lr.LayerwiseLR(keras.optimizers.Adam(1e-3), decay=0.3, model=model)
     return task.fine_tune(model, optimizer)
 
 
@@ -447,9 +431,7 @@ STRATEGIES = {
 
 def compare_strategies(task):
     """Runs every strategy for every seed of `task`; prints and returns the table."""
-    runs = {
-        "linear probe": [(task.probes[seed][1], task.probe_seconds) for seed in task.seeds]
-    }
+    runs = {"linear probe": [(task.probes[seed][1], task.probe_seconds) for seed in task.seeds]}
     for name, strategy in STRATEGIES.items():
         runs[name] = []
         for seed in task.seeds:
@@ -470,8 +452,7 @@ def compare_strategies(task):
         table.append(row)
         print(
             f"{name:<28}{row['accuracy_mean']:>13.1%} ± {row['accuracy_std']:.1%}"
-            f"{row['seconds_mean']:>9.1f}s   "
-            + " ".join(f"{a:.1%}" for a in accuracies)
+            f"{row['seconds_mean']:>9.1f}s   " + " ".join(f"{a:.1%}" for a in accuracies)
         )
     return table
 
@@ -480,10 +461,10 @@ table = compare_strategies(digits)
 
 # %% [markdown]
 # Read the table with its spread in view: with three seeds and
-# `TEST_PER_CLASS` test images per class (200 in the docs profile), differences of a point or two are
-# within the noise. When we ran it (docs profile), the probe reached 75.5%,
-# full fine-tuning 82.0%, the top block alone 81.1% and layer-wise learning
-# rates 79.3% (spreads under a point): fine-tuning clearly paid off with 50
+# `TEST_PER_CLASS` test images per class (200 in the docs profile),
+# differences of a point or two are within the noise. When we ran it (docs
+# profile), the probe reached 75.5%, full fine-tuning 82.0%, the top block
+# alone 81.1% and layer-wise learning rates 79.3% (spreads under a point): fine-tuning clearly paid off with 50
 # labels per class, and training only the top block got most of the gain
 # for less work per step. Gradual unfreezing reached 73.3% ± 6.3%: two
 # seeds beat the probe (77.9% and 77.6%), the third fell 11 points below it
@@ -599,9 +580,7 @@ def folder_task(directory, backbone, image_size, labels_per_class, split_seed=0)
         ]
     )
     test = np.setdiff1d(np.arange(len(labels)), train)
-    return FineTuningTask(
-        backbone, images[train], labels[train], images[test], labels[test], SEEDS
-    )
+    return FineTuningTask(backbone, images[train], labels[train], images[test], labels[test], SEEDS)
 
 
 REAL_PHOTOS = profiles.choose(
@@ -666,8 +645,7 @@ x_target_test, y_target_test = data.domain_shift_digits(
 )
 viz.image_grid(
     np.concatenate([x_source_domain[:8], x_target_domain[:8]]),
-    [f"source {TARGET_CLASSES[y]}" for y in y_source_domain[:8]]
-    + ["target (no label)"] * 8,
+    [f"source {TARGET_CLASSES[y]}" for y in y_source_domain[:8]] + ["target (no label)"] * 8,
     title="Source domain (labelled) and target domain (unlabelled)",
 )
 plt.show()
@@ -707,9 +685,7 @@ plt.ylabel("λ")
 plt.title("Gradient-reversal weight during training")
 plt.show()
 
-few = np.concatenate(
-    [np.flatnonzero(y_target_domain == c)[:FEW_TARGET_LABELS] for c in range(5)]
-)
+few = np.concatenate([np.flatnonzero(y_target_domain == c)[:FEW_TARGET_LABELS] for c in range(5)])
 DA_METHODS = ("source only", "DANN", "source + a few target labels")
 
 
@@ -958,9 +934,7 @@ for row in da_rows:
         f"{row['accuracy_mean']:.1%} ± {row['accuracy_std']:.1%}"
     )
 for setting, gain in gains.items():
-    headline[f"DANN gain over source only, {setting}"] = (
-        f"{gain:+.1f} points"
-    )
+    headline[f"DANN gain over source only, {setting}"] = f"{gain:+.1f} points"
 for row in real_photos["strategies"] if real_photos else ():
     headline[f"{real_photos['dataset']}, {real_photos['backbone']}: {row['strategy']}"] = (
         f"{row['accuracy_mean']:.1%} ± {row['accuracy_std']:.1%}, {row['seconds_mean']:.0f} s"

@@ -59,10 +59,7 @@ SEQUENCE_LENGTH = profiles.choose(smoke=32, docs=64, full=128)
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
 np.set_printoptions(precision=3, suppress=True, linewidth=100)
-print(
-    f"profile={PROFILE}  keras {keras.__version__}  "
-    f"backend {keras.backend.backend()}"
-)
+print(f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}")
 
 
 def show(name, x):
@@ -72,9 +69,7 @@ def show(name, x):
 
 
 def max_abs_diff(a, b):
-    return float(
-        np.max(np.abs(ops.convert_to_numpy(a) - ops.convert_to_numpy(b)))
-    )
+    return float(np.max(np.abs(ops.convert_to_numpy(a) - ops.convert_to_numpy(b))))
 
 
 def normal(*shape):
@@ -169,14 +164,10 @@ show("4. output = weights V", output)
 # batch and head axes, and float32 logits under mixed precision):
 
 # %%
-out_lib, weights_lib = scaled_dot_product_attention(
-    q, k, v, return_weights=True
-)
+out_lib, weights_lib = scaled_dot_product_attention(q, k, v, return_weights=True)
 print("max |difference|, output: ", max_abs_diff(out_lib, output))
 print("max |difference|, weights:", max_abs_diff(weights_lib, weights))
-fig = viz.attention_heatmap(
-    weights, tokens3, title="Attention weights of the example"
-)
+fig = viz.attention_heatmap(weights, tokens3, title="Attention weights of the example")
 plt.show()
 
 # %% [markdown]
@@ -217,11 +208,7 @@ labels = ("score std", "max weight", "entropy", "‖Jacobian‖")
 print(f"{'':>5}" + "".join(f"{label:>16}" for label in labels))
 print(f"{'d':>5}" + "     raw  scaled" * len(STATS))
 for i, d in enumerate(DIMS):
-    row = [
-        sqrt_d[kind][name][i]
-        for name in STATS
-        for kind in ("unscaled", "scaled")
-    ]
+    row = [sqrt_d[kind][name][i] for name in STATS for kind in ("unscaled", "scaled")]
     print(f"{d:>5}" + "".join(f"{value:>8.3f}" for value in row))
 print(f"uniform weights over {KEYS} keys: max weight {1 / KEYS:.3f}, ", end="")
 print(f"entropy {math.log(KEYS):.3f}")
@@ -276,12 +263,8 @@ x = rng.normal(size=(2, 6, 8)).astype("float32")  # stand-ins for token vectors
 padding_mask = np.arange(6)[None, None, :] < lengths[:, None, None]
 print("padding mask of the second sentence, broadcast over its 6 queries:")
 print(np.broadcast_to(padding_mask[1], (6, 6)).astype(int))
-_, w_pad = scaled_dot_product_attention(
-    x, x, x, mask=padding_mask, return_weights=True
-)
-_, w_causal = scaled_dot_product_attention(
-    x, x, x, causal=True, return_weights=True
-)
+_, w_pad = scaled_dot_product_attention(x, x, x, mask=padding_mask, return_weights=True)
+_, w_causal = scaled_dot_product_attention(x, x, x, causal=True, return_weights=True)
 fig, axes = plt.subplots(1, 2, figsize=(8, 4.2), layout="constrained")
 viz.attention_heatmap(w_pad[1], words[1], ax=axes[0], title="padding mask")
 viz.attention_heatmap(w_causal[0], words[0], ax=axes[1], title="causal mask")
@@ -371,12 +354,8 @@ for name, (query, value, mask, causal) in cases.items():
         layer(query, value)  # builds its weights
     ours.set_weights([0.3 * normal(*w.shape) for w in ours.weights])
     builtin.set_weights(ours.get_weights())
-    expected = builtin(
-        query, value, attention_mask=mask, use_causal_mask=causal
-    )
-    mine = my_multi_head_attention(
-        query, value, ours.get_weights(), mask, causal
-    )
+    expected = builtin(query, value, attention_mask=mask, use_causal_mask=causal)
+    mine = my_multi_head_attention(query, value, ours.get_weights(), mask, causal)
     library = ours(query, value, attention_mask=mask, use_causal_mask=causal)
     parity[name] = {
         "from_scratch_vs_keras": max_abs_diff(mine, expected),
@@ -452,9 +431,7 @@ assert swap_diff <= 1e-4
 example = "The animal didn't cross the street because it was too tired."
 tokens, maps = hub.attention_maps(backbone, preprocessor, example)
 print(f"weights {maps.shape} for {len(tokens)} tokens:\n{' '.join(tokens)}")
-fig = viz.attention_grid(
-    maps, tokens, size=0.6, title=f"All heads of MiniLM: {example!r}"
-)
+fig = viz.attention_grid(maps, tokens, size=0.6, title=f"All heads of MiniLM: {example!r}")
 # Token labels on 72 small panels would be unreadable: drop them from every
 # panel (the last axes is the colour bar). Rows and columns of each panel
 # are the tokens printed above, in that order.
@@ -545,17 +522,13 @@ for name, (layer, head, score) in chosen.items():
 layer, head, _ = chosen["pronoun_to_noun"]
 held_out = float(maps[layer, head, tokens.index("it"), tokens.index("animal")])
 print(f"held-out example, weight from 'it' to 'animal': {held_out:.2f}")
-print(
-    f"(uniform attention over its {len(tokens)} tokens: {1 / len(tokens):.2f})"
-)
+print(f"(uniform attention over its {len(tokens)} tokens: {1 / len(tokens):.2f})")
 
 # %%
 for name, (layer, head, score) in chosen.items():
     fig, ax = plt.subplots(figsize=(6.8, 6), layout="constrained")
     title = f"{name}: layer {layer}, head {head} (score {score:.2f})"
-    viz.attention_heatmap(
-        maps[layer, head], tokens, ax=ax, vmax=1.0, title=title
-    )
+    viz.attention_heatmap(maps[layer, head], tokens, ax=ax, vmax=1.0, title=title)
     plt.show()
 
 # %% [markdown]
@@ -623,28 +596,18 @@ class MyMultiHeadAttention(keras.layers.Layer):
 
     def _dense(self, name, kernel_shape, bias_shape):
         kernel = self.add_weight(name=f"{name}_kernel", shape=kernel_shape)
-        bias = self.add_weight(
-            name=f"{name}_bias", shape=bias_shape, initializer="zeros"
-        )
+        bias = self.add_weight(name=f"{name}_bias", shape=bias_shape, initializer="zeros")
         return kernel, bias
 
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = key_shape or value_shape
         heads, dim, out = self.num_heads, self.key_dim, query_shape[-1]
-        self.wq, self.bq = self._dense(
-            "query", (query_shape[-1], heads, dim), (heads, dim)
-        )
-        self.wk, self.bk = self._dense(
-            "key", (key_shape[-1], heads, dim), (heads, dim)
-        )
-        self.wv, self.bv = self._dense(
-            "value", (value_shape[-1], heads, dim), (heads, dim)
-        )
+        self.wq, self.bq = self._dense("query", (query_shape[-1], heads, dim), (heads, dim))
+        self.wk, self.bk = self._dense("key", (key_shape[-1], heads, dim), (heads, dim))
+        self.wv, self.bv = self._dense("value", (value_shape[-1], heads, dim), (heads, dim))
         self.wo, self.bo = self._dense("output", (heads, dim, out), (out,))
 
-    def call(
-        self, query, value, key=None, attention_mask=None, use_causal_mask=False
-    ):
+    def call(self, query, value, key=None, attention_mask=None, use_causal_mask=False):
         key = value if key is None else key
         q = split_heads(query, self.wq, self.bq)
         k = split_heads(key, self.wk, self.bk)
@@ -670,28 +633,19 @@ multi_head_ok = check.multi_head_attention(MyMultiHeadAttention)
 metrics = {
     "parity_max_abs_diff": parity,
     "minilm_swap_max_abs_diff": swap_diff,
-    "minilm_similarity": [
-        [round(float(c), 4) for c in row] for row in similarity
-    ],
+    "minilm_similarity": [[round(float(c), 4) for c in row] for row in similarity],
     "sqrt_d": sqrt_d,
-    "heads_chosen": {
-        n: dict(zip(("layer", "head", "score"), c)) for n, c in chosen.items()
-    },
+    "heads_chosen": {n: dict(zip(("layer", "head", "score"), c)) for n, c in chosen.items()},
     "pronoun_head_held_out_weight": held_out,
     "check_self_attention_solution": bool(self_attention_ok),
     "check_multi_head_attention_solution": bool(multi_head_ok),
 }
 worst = max(v for case in parity.values() for v in case.values())
 headline = {
-    "max abs difference vs keras.layers.MultiHeadAttention (4 cases)": (
-        f"{worst:.1e}"
-    ),
-    "MiniLM embeddings, max abs difference after the swap": (
-        f"{swap_diff:.1e}"
-    ),
+    "max abs difference vs keras.layers.MultiHeadAttention (4 cases)": (f"{worst:.1e}"),
+    "MiniLM embeddings, max abs difference after the swap": (f"{swap_diff:.1e}"),
     f"mean largest softmax weight at d={DIMS[-1]}, unscaled vs scaled": (
-        f"{sqrt_d['unscaled']['max_weight'][-1]:.2f} vs "
-        f"{sqrt_d['scaled']['max_weight'][-1]:.2f}"
+        f"{sqrt_d['unscaled']['max_weight'][-1]:.2f} vs {sqrt_d['scaled']['max_weight'][-1]:.2f}"
     ),
     "exercise solutions pass dl4keras.check": (
         "yes" if self_attention_ok and multi_head_ok else "no"

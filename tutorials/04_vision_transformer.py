@@ -58,10 +58,7 @@ BATCH_SIZE = 64
 # The goal of the final run (docs profile): test accuracy and training time.
 GOAL_ACCURACY, GOAL_SECONDS = 0.98, 120
 keras.utils.set_random_seed(0)
-print(
-    f"profile={PROFILE}  keras {keras.__version__}  "
-    f"backend {keras.backend.backend()}"
-)
+print(f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}")
 
 # %% [markdown]
 # ## The Transformer encoder block
@@ -96,9 +93,7 @@ class MiniEncoderBlock(keras.layers.Layer):
     def __init__(self, hidden_dim, num_heads, mlp_dim, **kwargs):
         super().__init__(**kwargs)
         self.ln_1 = keras.layers.LayerNormalization(epsilon=1e-6)
-        self.mha = keras.layers.MultiHeadAttention(
-            num_heads, hidden_dim // num_heads
-        )
+        self.mha = keras.layers.MultiHeadAttention(num_heads, hidden_dim // num_heads)
         self.ln_2 = keras.layers.LayerNormalization(epsilon=1e-6)
         self.dense_1 = keras.layers.Dense(mlp_dim, activation="gelu")
         self.dense_2 = keras.layers.Dense(hidden_dim)
@@ -204,9 +199,7 @@ print(
 
 # %%
 images, labels = data.load_digits()
-images = (images / 16.0)[..., None].astype(
-    "float32"
-)  # 0-16 -> [0, 1], (N, 8, 8, 1)
+images = (images / 16.0)[..., None].astype("float32")  # 0-16 -> [0, 1], (N, 8, 8, 1)
 x_train, x_test, y_train, y_test = train_test_split(
     images, labels, test_size=0.25, stratify=labels, random_state=0
 )
@@ -217,9 +210,7 @@ PATCH = 2
 digit = x_train[0, ..., 0]
 grid = 8 // PATCH
 patches = digit.reshape(grid, PATCH, grid, PATCH).transpose(0, 2, 1, 3)
-patches = patches.reshape(
-    grid * grid, PATCH, PATCH
-)  # row by row, like PatchEmbedding
+patches = patches.reshape(grid * grid, PATCH, PATCH)  # row by row, like PatchEmbedding
 fig = plt.figure(figsize=(11, 2.8))
 ax = fig.add_axes([0.0, 0.05, 0.22, 0.85])
 ax.imshow(digit, cmap="gray_r")
@@ -295,18 +286,10 @@ PLAIN = dict(pooling="gap", schedule=False, weight_decay=0.0, smoothing=0.0)
 TUNED = dict(schedule=True, weight_decay=0.05, smoothing=0.1)
 RECIPES = {  # each adds one ingredient (or swaps one, for the shifts)
     "plain (Adam, constant LR, gap)": dict(PLAIN, shift=0.0, conv_stem=()),
-    "+ warmup/cosine, AdamW, smoothing": dict(
-        PLAIN, **TUNED, shift=0.0, conv_stem=()
-    ),
-    "+ class-token pooling": dict(
-        TUNED, pooling="token", shift=0.0, conv_stem=()
-    ),
-    "+ random shifts (up to ½ pixel)": dict(
-        TUNED, pooling="token", shift=0.0625, conv_stem=()
-    ),
-    "+ convolutional stem (no shifts)": dict(
-        TUNED, pooling="token", shift=0.0, conv_stem=(32, 32)
-    ),
+    "+ warmup/cosine, AdamW, smoothing": dict(PLAIN, **TUNED, shift=0.0, conv_stem=()),
+    "+ class-token pooling": dict(TUNED, pooling="token", shift=0.0, conv_stem=()),
+    "+ random shifts (up to ½ pixel)": dict(TUNED, pooling="token", shift=0.0625, conv_stem=()),
+    "+ convolutional stem (no shifts)": dict(TUNED, pooling="token", shift=0.0, conv_stem=(32, 32)),
 }
 # The recipe of the final run, chosen on a validation split (see below).
 BEST = "+ convolutional stem (no shifts)"
@@ -338,9 +321,7 @@ def train_vit(
         features = keras.layers.RandomFlip("horizontal")(features)
     if recipe["shift"]:  # random shifts of up to `shift` × the image size
         shift = recipe["shift"]
-        features = keras.layers.RandomTranslation(
-            shift, shift, fill_mode="constant"
-        )(features)
+        features = keras.layers.RandomTranslation(shift, shift, fill_mode="constant")(features)
     trainer = keras.Model(inputs, net(features))
     steps = epochs * int(np.ceil(len(x) / BATCH_SIZE))
     lr = 1e-3  # the plain recipe: a constant learning rate
@@ -355,9 +336,7 @@ def train_vit(
         )
     trainer.compile(
         keras.optimizers.AdamW(lr, weight_decay=recipe["weight_decay"]),
-        keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=recipe["smoothing"]
-        ),
+        keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe["smoothing"]),
         jit_compile=False,  # XLA compiling costs more than it saves here
     )
     t0 = time.perf_counter()
@@ -419,10 +398,7 @@ for name, recipe in RECIPES.items():
     )
     ablation.append(row)
 print(f"{len(x_fit)} training and {len(x_val)} validation images")
-print(
-    f"{'recipe':<36}{'train acc':>10}{'val acc':>9}"
-    f"{'val errors':>11}{'time':>7}"
-)
+print(f"{'recipe':<36}{'train acc':>10}{'val acc':>9}{'val errors':>11}{'time':>7}")
 for row in ablation:
     errors = round((1 - row["val_accuracy"]) * len(x_val))
     print(
@@ -487,10 +463,7 @@ goal_met = test_accuracy >= GOAL_ACCURACY and train_seconds <= GOAL_SECONDS
 errors = round((1 - test_accuracy) * len(x_test))
 print(f"ViT ({model.count_params():,} parameters), recipe {BEST!r}")
 print(f"trained for {EPOCHS} epochs in {train_seconds:.0f} s")
-print(
-    f"test accuracy {test_accuracy:.1%} "
-    f"({errors} errors on {len(x_test)} held-out digits)"
-)
+print(f"test accuracy {test_accuracy:.1%} ({errors} errors on {len(x_test)} held-out digits)")
 print(f"inference: {throughput:,.0f} images/s")
 print(
     f"goal (≥ {GOAL_ACCURACY:.0%} in ≤ {GOAL_SECONDS} s of training):",
@@ -678,10 +651,7 @@ expected = ops.convert_to_numpy(hub_backbone(x_test[:4]))  # (4, 17, 64) tokens
 before = np.abs(ops.convert_to_numpy(ours.encode(x_test[:4])) - expected).max()
 vit.load_keras_hub_weights(ours, hub_backbone)
 after = np.abs(ops.convert_to_numpy(ours.encode(x_test[:4])) - expected).max()
-print(
-    f"largest difference to the KerasHub backbone: before {before:.2f}, "
-    f"after {after:.1e}"
-)
+print(f"largest difference to the KerasHub backbone: before {before:.2f}, after {after:.1e}")
 
 # %% [markdown]
 # With internet (the `full` profile on a GPU) the same two calls load a real
@@ -733,9 +703,7 @@ else:
         config_name="vit_cifar",
         num_classes=len(cifar_names),
     )
-    cifar_accuracy = accuracy(
-        cifar_model, cx_test.astype("float32") / 255, cy_test
-    )
+    cifar_accuracy = accuracy(cifar_model, cx_test.astype("float32") / 255, cy_test)
     cifar_metrics = dict(
         recipe_settings=cifar_recipe,
         epochs=CIFAR_EPOCHS,
@@ -786,18 +754,16 @@ headline = {
     "training time (2 CPU cores in the docs build)": f"{train_seconds:.0f} s",
     "parameters": f"{model.count_params():,}",
     "inference throughput": f"{throughput:,.0f} images/s",
-    f"goal: ≥ {GOAL_ACCURACY:.0%} in ≤ {GOAL_SECONDS} s": "met"
-    if goal_met
-    else "not met",
+    f"goal: ≥ {GOAL_ACCURACY:.0%} in ≤ {GOAL_SECONDS} s": "met" if goal_met else "not met",
 }
 if cifar_metrics:
     headline[f"CIFAR-100 from scratch, top-1 ({CIFAR_EPOCHS} epochs)"] = (
         f"{cifar_metrics['test_accuracy']:.1%}"
     )
 for row in ablation:
-    headline[
-        f"ablation, {row['recipe']} ({row['epochs']} epochs), val accuracy"
-    ] = f"{row['val_accuracy']:.1%}"
+    headline[f"ablation, {row['recipe']} ({row['epochs']} epochs), val accuracy"] = (
+        f"{row['val_accuracy']:.1%}"
+    )
 path = results.save("04_vision_transformer", metrics, headline=headline)
 print(f"wrote {path}")
 
@@ -840,9 +806,7 @@ variants = {
 }
 print(f"{'variant':<30}{'tokens':>7}{'val acc':>9}{'train':>8}{'images/s':>10}")
 for name, config in variants.items():
-    net, seconds = train_vit(
-        RECIPES[BEST], EXERCISE_EPOCHS, x_fit, y_fit, **config
-    )
+    net, seconds = train_vit(RECIPES[BEST], EXERCISE_EPOCHS, x_fit, y_fit, **config)
     speed = images_per_second(net, x_val)  # the same measurement for each
     print(
         f"{name:<30}{net.grid_size[0] * net.grid_size[1]:>7}"

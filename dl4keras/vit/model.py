@@ -215,7 +215,11 @@ class VisionTransformer(keras.Model):
             x = keras.layers.Rescaling(*rescaling, dtype=policy, name="rescaling")(x)
         for i, channels in enumerate(conv_stem):
             x = keras.layers.Conv2D(
-                channels, 3, padding="same", activation="gelu", dtype=policy,
+                channels,
+                3,
+                padding="same",
+                activation="gelu",
+                dtype=policy,
                 name=f"stem_conv_{i}",
             )(x)
         x = PatchEmbedding(

@@ -1,4 +1,4 @@
-"""Attention rollout (Abnar & Zuidema, 2020): where a ViT's class token looks, through all layers."""
+"""Attention rollout (Abnar & Zuidema, 2020): where a ViT's class token looks, over all layers."""
 
 import numpy as np
 from keras import ops
