@@ -9,13 +9,21 @@ softmax, heads merged in the wrong order, ...) and, if your result matches
 one of them, names the mistake:
 
 ```python
+import keras
+from keras import ops
+
 from dl4keras import check
 
-def my_attention(query, key, value, mask=None):
-    ...
 
-check.self_attention(my_attention)       # prints feedback, returns True/False
-check.multi_head_attention(MyMultiHeadAttention)
+def my_attention(query, key, value, mask=None):
+    scores = ops.matmul(query, ops.swapaxes(key, -1, -2))  # forgot: / sqrt(d_k)
+    if mask is not None:
+        scores = ops.where(mask, scores, -1e9)
+    return ops.matmul(ops.softmax(scores, axis=-1), value)
+
+
+check.self_attention(my_attention)  # False, "DIAGNOSIS: forgot the 1/sqrt(d_k) scale: ..."
+check.multi_head_attention(keras.layers.MultiHeadAttention)  # True; pass your layer class
 ```
 """
 
@@ -242,6 +250,7 @@ class _Report:
     def __init__(self, verbose):
         self.verbose = verbose
         self.results = []
+        self.failures = []
         self.explained = set()
         self.diagnosed = {}
 
@@ -251,7 +260,12 @@ class _Report:
 
     @property
     def first_failure(self):
-        return all(self.results)
+        """The header line of the first failing case so far, or `None` if none failed.
+
+        The checks print numbers only for the first failure (`first_failure is None`
+        when they report it), so that the output stays short.
+        """
+        return self.failures[0] if self.failures else None
 
     def passed(self, header):
         self.print(header.format("PASS"))
@@ -259,6 +273,7 @@ class _Report:
 
     def failed(self, header, lines, found=()):
         """Prints a failing case: `lines` of comparison, then the diagnosis."""
+        self.failures.append(header.format("FAIL"))
         out = [header.format("FAIL"), *("  " + line for line in lines)]
         for entry in list(found)[:2]:
             names = " + ".join(name for name, _ in entry)
@@ -390,7 +405,8 @@ def _split_result(result, what):
     if isinstance(result, (tuple, list)):
         if len(result) != 2:
             raise _Feedback(
-                f"{what} returned a {type(result).__name__} of {len(result)} items; return the "
+                f"{what} returned a {type(result).__name__} of {len(result)} "
+                f"item{'' if len(result) == 1 else 's'}; return the "
                 "output, or the tuple (output, weights)."
             )
         return _to_numpy(result[0], "the output"), _to_numpy(result[1], "the weights")
@@ -472,7 +488,8 @@ def self_attention(fn, seed=0, atol=1e-4, as_numpy=False, verbose=True):
         Checking attention(query, key, value, mask=None) against ...
         [PASS] case 1: batch of sequences, no mask: query (2, 4, 8), key (2, 4, 8), value (2, 4, 8)
         ...
-        All 7 cases pass: your self-attention matches dl4keras.attention.scaled_dot_product_attention.
+        All 7 cases pass: your self-attention matches
+        dl4keras.attention.scaled_dot_product_attention.
         True
     """
     _check_signature(fn)
@@ -527,7 +544,7 @@ def self_attention(fn, seed=0, atol=1e-4, as_numpy=False, verbose=True):
             report.passed(header)
             continue
         variants = list(_self_attention_variants(q, k, v, mask))
-        detailed = report.first_failure
+        detailed = report.first_failure is None  # numbers for the first failing case only
         if not ok:
             lines = _compare_lines(expected, got, "output", detailed)
             found = _shape_diagnosis(got, expected, expected_weights, k) or _diagnose(
@@ -809,7 +826,9 @@ def multi_head_attention(layer_cls, seed=0, atol=1e-4, verbose=True):
         kwargs, missing = _call_kwargs(case, parameters)
         if missing:
             report.print(
-                header.format("SKIP") + f": your call() has no {', '.join(missing)} argument"
+                header.format("SKIP")
+                + f": your call() has no {', '.join(missing)} "
+                + ("argument" if len(missing) == 1 else "arguments")
             )
             continue
         reference = MultiHeadAttention(num_heads=_HEADS, key_dim=_KEY_DIM)
@@ -845,7 +864,7 @@ def multi_head_attention(layer_cls, seed=0, atol=1e-4, verbose=True):
         if _close(got, expected, atol, atol):
             report.passed(header)
             continue
-        detailed = report.first_failure
+        detailed = report.first_failure is None  # numbers for the first failing case only
         lines = _compare_lines(expected, got, "output", detailed)
         weights = [keras.ops.convert_to_numpy(w) for w in reference.weights]
         full_mask = mask

@@ -115,9 +115,16 @@ def read_header(path: str | os.PathLike) -> Tutorial:
         the file name).
 
     Examples:
-        >>> tutorial = read_header("tutorials/01_feature_extraction.py")  # doctest: +SKIP
-        >>> tutorial.title  # doctest: +SKIP
-        'Transfer learning I: pretrained backbones as feature extractors'
+        >>> from pathlib import Path
+        >>> from dl4keras import cli
+        >>> script = Path("07_example.py")
+        >>> _ = script.write_text(
+        ...     "# %% [markdown]\\n# # An example tutorial\\n#\\n"
+        ...     "# **Description:** Two cells.\\n#\\n# **Exercise:** 4.9\\n\\n# %%\\nprint(1)\\n"
+        ... )
+        >>> tutorial = cli.read_header(script)
+        >>> tutorial.number, tutorial.title, tutorial.description, tutorial.exercise
+        ('07', 'An example tutorial', 'Two cells.', '4.9')
     """
     path = Path(path)
     lines = []
@@ -191,7 +198,8 @@ def _cmd_list(args) -> int:
         for more in description[1:]:
             print(" " * len(lead) + more)
     print(
-        f"\n{len(tutorials)} tutorial(s) in {folder}. Run one with: dl4keras run {tutorials[0].number}"
+        f"\n{len(tutorials)} tutorial(s) in {folder}. "
+        f"Run one with: dl4keras run {tutorials[0].number}"
     )
     return 0
 
@@ -219,7 +227,8 @@ def _profile(value: str | None) -> str:
         return profiles.DEFAULT_PROFILE
     if value.strip().lower() not in profiles.PROFILES:
         raise UsageError(
-            f"unknown profile {value!r} (from {origin}); expected one of {', '.join(profiles.PROFILES)}"
+            f"unknown profile {value!r} (from {origin}); "
+            f"expected one of {', '.join(profiles.PROFILES)}"
         )
     return value.strip().lower()
 
@@ -283,7 +292,12 @@ def _devices_section() -> list[str]:
         shown = f"{capability[0]}.{capability[1]}" if capability else "unknown"
         lines.append(f"       {name}: compute capability {shown}")
     lines.append(
-        f"  GPU: {'yes, ' + str(len(gpus)) if gpus else 'none (TensorFlow sees no GPU: training runs on the CPU)'}"
+        "  GPU: "
+        + (
+            f"yes, {len(gpus)}"
+            if gpus
+            else "none (TensorFlow sees no GPU: training runs on the CPU)"
+        )
     )
 
     lines.append("Mixed precision")
@@ -299,7 +313,10 @@ def _devices_section() -> list[str]:
     elif _cpu_has_bf16():
         bf16 = "usable on the CPU (it has AVX512-BF16/AMX instructions)"
     else:
-        bf16 = "runs, but no speed-up here (needs a GPU with compute capability >= 8.0, a TPU, or a CPU with AVX512-BF16/AMX)"
+        bf16 = (
+            "runs, but no speed-up here (needs a GPU with compute capability >= 8.0, a TPU, "
+            "or a CPU with AVX512-BF16/AMX)"
+        )
     lines.append(f"  mixed_float16:  {fp16}")
     lines.append(f"  mixed_bfloat16: {bf16}")
     return lines
@@ -329,7 +346,8 @@ def _assets_section(problems: list[str]) -> list[str]:
         lines.append(f"  MiniLM (offline BERT)  present  {_size(model_dir):>9}  {model_dir}")
         if importlib.util.find_spec("safetensors") is None:
             problems.append(
-                "KerasHub needs the `safetensors` package to load the MiniLM: pip install safetensors"
+                "KerasHub needs the `safetensors` package to load the MiniLM: "
+                "pip install safetensors"
             )
     else:
         lines.append(
@@ -355,7 +373,8 @@ def _assets_section(problems: list[str]) -> list[str]:
     if datasets.is_dir():
         entries = sorted(p.name for p in datasets.iterdir())
         lines.append(
-            f"  Keras datasets cache   {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}  {datasets}"
+            f"  Keras datasets cache   {len(entries)} "
+            f"entr{'y' if len(entries) == 1 else 'ies'}  {datasets}"
         )
 
     # Hugging Face and KerasHub (Kaggle) caches: only whether they exist.
@@ -465,7 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--profile",
         metavar="NAME",
-        help=f"{', '.join(profiles.PROFILES)} (default: ${profiles.ENV_VAR}, else {profiles.DEFAULT_PROFILE})",
+        help=(
+            f"{', '.join(profiles.PROFILES)} "
+            f"(default: ${profiles.ENV_VAR}, else {profiles.DEFAULT_PROFILE})"
+        ),
     )
     run.set_defaults(handler=_cmd_run)
 
@@ -485,8 +507,18 @@ def main(argv: list[str] | None = None) -> int:
         status for `run`.
 
     Examples:
-        >>> from dl4keras.cli import main
-        >>> main(["list"])  # doctest: +SKIP
+        >>> from pathlib import Path
+        >>> from dl4keras import cli
+        >>> Path("tutorials").mkdir()
+        >>> _ = Path("tutorials/01_hello.py").write_text("# %% [markdown]\\n# # Hello\\n")
+        >>> cli.main(["list", "--tutorials-dir", "tutorials"])
+        #   file         title  description
+        01  01_hello.py  Hello
+        <BLANKLINE>
+        1 tutorial(s) in tutorials. Run one with: dl4keras run 01
+        0
+        >>> cli.main(["run", "02", "--tutorials-dir", "tutorials"])  # prints the error on stderr
+        2
     """
     try:
         args = build_parser().parse_args(argv)

@@ -19,14 +19,28 @@ rises from 0 to 1 during training (`dann_lambda`, updated by `DANNSchedule`).
 
 Examples:
     ```python
+    import keras
+
     from dl4keras import dann, data
 
-    x_src, y_src = data.domain_shift_digits("plain", split="train", seed=0)
-    x_tgt, _ = data.domain_shift_digits("clutter", split="train", seed=1)   # labels unused
+    # Tiny sets (2 images per digit) so that the example runs in seconds.
+    x_src, y_src = data.domain_shift_digits("plain", n_per_class=2, split="train", seed=0)
+    x_tgt, _ = data.domain_shift_digits("clutter", n_per_class=2, split="train", seed=1)
+    x_test, y_test = data.domain_shift_digits("clutter", n_per_class=2, split="test", seed=2)
+
+    feature_extractor = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+        ]
+    )
     model = dann.DANN(feature_extractor, num_classes=10)
     model.compile(optimizer="adam")
-    model.fit(*dann.dann_inputs(x_src, y_src, x_tgt), epochs=10, callbacks=[dann.DANNSchedule()])
-    model.evaluate(x_tgt_test, y_tgt_test)          # one input: the classifier alone
+    x, y = dann.dann_inputs(x_src, y_src, x_tgt, seed=0)  # target labels are not used
+    model.fit(x, y, epochs=1, callbacks=[dann.DANNSchedule()], verbose=0)
+    model.evaluate(x_test, y_test, verbose=0)  # one input: the classifier alone
     ```
 """
 
@@ -59,6 +73,7 @@ def dann_lambda(progress, gamma=10.0):
         ValueError: if `progress` is outside `[0, 1]` or `gamma` is not positive.
 
     Examples:
+        >>> from dl4keras.dann import dann_lambda
         >>> round(dann_lambda(0.0), 3), round(dann_lambda(0.1), 3), round(dann_lambda(1.0), 3)
         (0.0, 0.462, 1.0)
     """
@@ -91,9 +106,15 @@ class GradientReversal(keras.layers.Layer):
         `inputs`, unchanged.
 
     Examples:
+        >>> import tensorflow as tf  # the gradient tape is TensorFlow's
+        >>> from dl4keras.dann import GradientReversal
         >>> layer = GradientReversal(lambda_=0.5)
-        >>> layer(np.ones((1, 2), "float32")).numpy().tolist()
-        [[1.0, 1.0]]
+        >>> x = tf.ones((1, 2))
+        >>> with tf.GradientTape() as tape:
+        ...     tape.watch(x)
+        ...     y = layer(x)
+        >>> y.numpy().tolist(), tape.gradient(y, x).numpy().tolist()
+        ([[1.0, 1.0]], [[-0.5, -0.5]])
         >>> _ = layer.lambda_.assign(1.0)  # what DANNSchedule does at each step
     """
 
@@ -217,15 +238,28 @@ def dann_inputs(x_source, y_source, x_target, seed=None):
     Returns:
         `((x_source, x_target_paired), y_source)` with `x_target_paired` of
         length `n`: pass them as `model.fit(x, y, ...)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> from dl4keras import dann
+        >>> x_source, y_source = np.zeros((5, 8, 8, 3)), np.arange(5)
+        >>> x_target = np.ones((3, 8, 8, 3))  # fewer target images: some are used twice
+        >>> (source, target), labels = dann.dann_inputs(x_source, y_source, x_target, seed=0)
+        >>> source.shape, target.shape, labels.tolist()
+        ((5, 8, 8, 3), (5, 8, 8, 3), [0, 1, 2, 3, 4])
     """
     x_source, x_target = np.asarray(x_source), np.asarray(x_target)
     if x_source.shape[1:] != x_target.shape[1:] or not len(x_target):
         raise ValueError(
             f"Source and target images must have the same shape; got {x_source.shape[1:]} "
-            f"and {x_target.shape[1:]} ({len(x_target)} target images)."
+            f"and {x_target.shape[1:]} ({len(x_target)} target "
+            f"image{'' if len(x_target) == 1 else 's'})."
         )
     if len(y_source) != len(x_source):
-        raise ValueError(f"{len(x_source)} source images but {len(y_source)} labels.")
+        raise ValueError(
+            f"{len(x_source)} source image{'' if len(x_source) == 1 else 's'} but "
+            f"{len(y_source)} label{'' if len(y_source) == 1 else 's'}."
+        )
     rng = np.random.default_rng(seed)
     repeats = -(-len(x_source) // len(x_target))
     order = np.concatenate([rng.permutation(len(x_target)) for _ in range(repeats)])
@@ -248,8 +282,8 @@ class DANN(keras.Model):
 
     Called on *one* batch of images, the model is the classifier alone
     (`model.classifier`: features -> label head, logits), so
-    `model.predict(x)` and `model.evaluate(x, y)` (loss, accuracy) work on
-    target images.
+    `model.predict(x)` and `model.evaluate(x, y)` (`loss`, `label_loss`,
+    `accuracy`) work on target images.
 
     Args:
         feature_extractor: a Keras model or layer mapping images to features
@@ -261,11 +295,31 @@ class DANN(keras.Model):
         domain_weight: weight of the domain loss, non-negative.
         lambda_: initial gradient-reversal weight (`DANNSchedule` overrides it).
         **kwargs: base model keyword arguments (`name`, ...).
+
+    Examples:
+        >>> import keras
+        >>> import numpy as np
+        >>> from dl4keras import dann
+        >>> features = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)])
+        >>> model = dann.DANN(features, num_classes=3)
+        >>> model.compile(optimizer="adam")
+        >>> x, y = dann.dann_inputs(np.zeros((6, 8, 8, 3)), np.arange(6) % 3, np.ones((6, 8, 8, 3)))
+        >>> history = model.fit(x, y, epochs=1, callbacks=[dann.DANNSchedule()], verbose=0)
+        >>> sorted(history.history)
+        ['accuracy', 'dann_lambda', 'domain_accuracy', 'domain_loss', 'label_loss', 'loss']
+        >>> model.predict(np.zeros((2, 8, 8, 3)), verbose=0).shape  # the classifier alone
+        (2, 3)
     """
 
     def __init__(
-        self, feature_extractor, num_classes, label_units=(), domain_units=(100,),
-        domain_weight=1.0, lambda_=1.0, **kwargs,
+        self,
+        feature_extractor,
+        num_classes,
+        label_units=(),
+        domain_units=(100,),
+        domain_weight=1.0,
+        lambda_=1.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
@@ -304,7 +358,10 @@ class DANN(keras.Model):
         if not isinstance(inputs, (tuple, list)):
             return self.classifier(inputs, training=training)
         if len(inputs) != 2:
-            raise ValueError(f"DANN takes (x_source, x_target); got {len(inputs)} inputs.")
+            raise ValueError(
+                f"DANN takes (x_source, x_target); got {len(inputs)} "
+                f"input{'' if len(inputs) == 1 else 's'}."
+            )
         x_source, x_target = inputs
         n_source = ops.shape(x_source)[0]
         features = self.feature_extractor(

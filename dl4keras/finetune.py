@@ -22,29 +22,33 @@ After changing `trainable`, compile the model again before `fit`: Keras builds
 the train step and the optimizer's variable list once. `GradualUnfreezing`
 handles this itself within one `fit`.
 
-The layer-wise learning-rate optimizer and the domain adaptation tools are
-importable from here too: `LayerwiseLR` (from `dl4keras.layerwise_lr`),
-`GradientReversal`, `DANN` and `dann_lambda` (from `dl4keras.dann`).
+Per-block learning rates are `dl4keras.layerwise_lr.LayerwiseLR`; domain
+adaptation is `dl4keras.dann`.
 
 Examples:
     ```python
+    import keras
+    import numpy as np
+
     from dl4keras import backbones, finetune
 
-    extractor = backbones.build("tiny_resnet", input_shape=(32, 32, 3))
+    extractor = backbones.build("tiny_resnet", input_shape=(32, 32, 3))  # pretrained
     model = backbones.attach_head(extractor, 5)
     finetune.freeze(model)
-    finetune.unfreeze(model, "predictions")              # the head only, at first
+    finetune.unfreeze(model, "predictions")  # the head only, at first
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype="uint8")
+    labels = np.arange(8) % 5  # 8 stand-ins for your labelled images
     unfreezing = finetune.GradualUnfreezing(["block3", "block2"])  # at epochs 1 and 2
-    model.fit(x, y, epochs=4, callbacks=[unfreezing])
-    finetune.trainable_summary(model)
+    model.fit(images, labels, epochs=3, callbacks=[unfreezing], verbose=0)
+    finetune.trainable_summary(model)  # block3 and block2 train now, their BatchNorm does not
     ```
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 import math
 import warnings
 
@@ -58,14 +62,6 @@ __all__ = [
     "trainable_summary",
     "unfreeze",
 ]
-
-_REEXPORTS = {
-    "LayerwiseLR": "layerwise_lr",
-    "GradientReversal": "dann",
-    "DANN": "dann",
-    "dann_lambda": "dann",
-}
-"""Public names of sibling modules, importable from here (loaded on first use)."""
 
 # Note: with the TensorFlow backend, `layer.trainable = value` does nothing when
 # `layer.trainable` already equals `value` (Keras's AutoTrackable short-cut), so
@@ -95,7 +91,13 @@ def _is_bn(layer):
 
 
 def block_name(layer_name):
-    """The block of a layer name: its part before the first `"_"`."""
+    """The block of a layer name: its part before the first `"_"`.
+
+    Examples:
+        >>> from dl4keras import finetune
+        >>> finetune.block_name("block2_1_conv"), finetune.block_name("predictions")
+        ('block2', 'predictions')
+    """
     return layer_name.split("_", 1)[0] or layer_name
 
 
@@ -116,9 +118,10 @@ def layer_blocks(model) -> list[tuple[str, list[keras.layers.Layer]]]:
         are not consecutive.
 
     Examples:
-        >>> model = backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5)
-        >>> [name for name, layers in layer_blocks(model)]
-        ['stem', 'block1', 'block2', 'block3', 'predictions']
+        >>> from dl4keras import backbones, finetune
+        >>> model = backbones.attach_head(backbones.build("tiny_resnet"), 5)
+        >>> [(name, len(layers)) for name, layers in finetune.layer_blocks(model)]
+        [('stem', 2), ('block1', 6), ('block2', 6), ('block3', 6), ('predictions', 1)]
     """
     blocks = []
     for layer, _ in _leaves(model):
@@ -139,6 +142,12 @@ def freeze(model):
 
     Returns:
         `model`, for chaining.
+
+    Examples:
+        >>> from dl4keras import backbones, finetune
+        >>> model = finetune.freeze(backbones.attach_head(backbones.build("tiny_resnet"), 5))
+        >>> len(model.trainable_weights)
+        0
     """
     for layer in model._flatten_layers():
         layer.trainable = False
@@ -165,7 +174,8 @@ def _start_index(model, from_layer):
         if not -n <= from_layer < n:
             raise ValueError(
                 f"`from_layer` index {from_layer} is out of range: {model.name!r} has {n} "
-                f"layers with weights, so the index must be in [{-n}, {n - 1}]."
+                f"layer{'' if n == 1 else 's'} with weights, so the index must be in "
+                f"[{-n}, {n - 1}]."
             )
         return position[id(weighted[from_layer])]
     if isinstance(from_layer, float):
@@ -247,8 +257,9 @@ def unfreeze(model, from_layer=None, keep_batchnorm_frozen=True):
         TypeError: `model` is not a `keras.Model`.
 
     Examples:
-        >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
-        >>> unfreeze(model, "block3")
+        >>> from dl4keras import backbones, finetune
+        >>> model = finetune.freeze(backbones.attach_head(backbones.build("tiny_resnet"), 5))
+        >>> finetune.unfreeze(model, "block3")  # BatchNorm layers stay frozen
         ['block3_1_conv', 'block3_proj_conv', 'block3_2_conv', 'predictions']
     """
     made = _unfreeze_from(model, _start_index(model, from_layer), keep_batchnorm_frozen)
@@ -279,10 +290,21 @@ def trainable_summary(model, print_fn=print):
         moving statistics, which no optimizer trains.
 
     Examples:
-        >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
-        >>> rows = trainable_summary(model, print_fn=None)
-        >>> rows[0]["block"], rows[0]["status"], rows[0]["frozen_params"]
-        ('stem', 'frozen', 992)
+        >>> from dl4keras import backbones, finetune
+        >>> model = finetune.freeze(backbones.attach_head(backbones.build("tiny_resnet"), 5))
+        >>> _ = finetune.unfreeze(model, "block3")
+        >>> rows = finetune.trainable_summary(model)
+        block         layers    trainable       frozen  status
+        ------------------------------------------------------
+        stem             0/2            0          992  frozen
+        block1           0/6            0       36,672  frozen
+        block2           0/6            0      130,176  frozen
+        block3           3/6      516,096        2,304  trainable (BN frozen)
+        predictions      1/1          965            0  trainable
+        ------------------------------------------------------
+        total                     517,061      170,144
+        >>> rows[3]["block"], rows[3]["trainable_layers"], rows[3]["status"]
+        ('block3', 3, 'trainable (BN frozen)')
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
@@ -370,11 +392,20 @@ class GradualUnfreezing(keras.callbacks.Callback):
             optimizer).
 
     Examples:
-        >>> model = freeze(backbones.attach_head(backbones.build("tiny_resnet", weights=None), 5))
-        >>> _ = unfreeze(model, "predictions")
+        >>> import keras
+        >>> import numpy as np
+        >>> from dl4keras import backbones, finetune
+        >>> model = finetune.freeze(backbones.attach_head(backbones.build("tiny_resnet"), 5))
+        >>> finetune.unfreeze(model, "predictions")
+        ['predictions']
         >>> model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-        >>> callback = GradualUnfreezing(["block3", "block2"], every=2)  # epochs 1 and 3
-        >>> history = model.fit(images, labels, epochs=5, callbacks=[callback])
+        >>> callback = finetune.GradualUnfreezing(["block3", "block2"], every=2)  # epochs 1, 3
+        >>> images, labels = np.zeros((4, 32, 32, 3), "uint8"), np.arange(4)  # 4 stand-ins
+        >>> history = model.fit(images, labels, epochs=4, callbacks=[callback], verbose=0)
+        Epoch 2: GradualUnfreezing unfroze ['block3'] (3 layers); 517,061 trainable parameters now.
+        Epoch 4: GradualUnfreezing unfroze ['block2'] (3 layers); 646,085 trainable parameters now.
+        >>> callback.unfrozen[1]  # layers made trainable at epoch 1 (the second)
+        ['block3_1_conv', 'block3_proj_conv', 'block3_2_conv']
     """
 
     def __init__(
@@ -472,15 +503,6 @@ class GradualUnfreezing(keras.callbacks.Callback):
             count = sum(math.prod(v.shape) for v in self.model.trainable_weights)
             print(
                 f"\nEpoch {epoch + 1}: GradualUnfreezing unfroze {[b for *_, b in due]} "
-                f"({len(made)} layers); {count:,} trainable parameters now."
+                f"({len(made)} layer{'' if len(made) == 1 else 's'}); "
+                f"{count:,} trainable parameters now."
             )
-
-
-def __getattr__(name):
-    if name in _REEXPORTS:
-        return getattr(importlib.import_module(f"dl4keras.{_REEXPORTS[name]}"), name)
-    raise AttributeError(f"module 'dl4keras.finetune' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_REEXPORTS])

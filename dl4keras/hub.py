@@ -10,10 +10,12 @@ loads that folder directly:
 ```python
 from dl4keras import hub
 
-backbone, preprocessor = hub.load_minilm()
+backbone, preprocessor = hub.load_minilm(sequence_length=32)
 embeddings = hub.sentence_embeddings(
-    backbone, preprocessor, ["A man is eating food.", "A man eats bread."]
+    backbone, preprocessor, ["A man is eating food.", "A man eats bread.", "It rains."]
 )
+print(embeddings.shape)  # (3, 384), unit-norm rows
+print(embeddings @ embeddings.T)  # cosine similarities: the first two sentences are close
 ```
 
 `swap_attention` replaces every attention layer of a KerasHub backbone by
@@ -73,9 +75,10 @@ def minilm_path():
             how to install it.
 
     Examples:
-        >>> path = minilm_path()
-        >>> (path / "config.json").exists()
-        True
+        >>> from dl4keras import hub
+        >>> path = hub.minilm_path()
+        >>> path.name, (path / "config.json").is_file(), (path / "model.safetensors").is_file()
+        ('model', True, True)
     """
     spec = _find_module(_MINILM_MODULE)
     if spec is None or not spec.submodule_search_locations:
@@ -131,8 +134,12 @@ def load_minilm(sequence_length=128):
         ImportError: if `safetensors` is not installed.
 
     Examples:
-        >>> backbone, preprocessor = load_minilm(sequence_length=32)
-        >>> outputs = backbone(preprocessor(["Attention is all you need."]))
+        >>> from dl4keras import hub
+        >>> backbone, preprocessor = hub.load_minilm(sequence_length=32)
+        >>> inputs = preprocessor(["Attention is all you need."])
+        >>> sorted(inputs), tuple(inputs["token_ids"].shape)
+        (['padding_mask', 'segment_ids', 'token_ids'], (1, 32))
+        >>> outputs = backbone(inputs)
         >>> tuple(outputs["sequence_output"].shape)
         (1, 32, 384)
     """
@@ -180,9 +187,12 @@ def sentence_embeddings(backbone, preprocessor, sentences, batch_size=32):
         unit-norm rows.
 
     Examples:
-        >>> backbone, preprocessor = load_minilm(sequence_length=32)
-        >>> e = sentence_embeddings(backbone, preprocessor, ["A cat.", "A kitten.", "Tax law."])
-        >>> bool(e[0] @ e[1] > e[0] @ e[2])
+        >>> from dl4keras import hub
+        >>> backbone, preprocessor = hub.load_minilm(sequence_length=32)
+        >>> e = hub.sentence_embeddings(backbone, preprocessor, ["A cat.", "A kitten.", "Tax law."])
+        >>> e.shape
+        (3, 384)
+        >>> bool(e[0] @ e[1] > e[0] @ e[2])  # cat is closer to kitten than to tax law
         True
     """
     from keras import ops
@@ -212,7 +222,8 @@ def sentence_embeddings(backbone, preprocessor, sentences, batch_size=32):
 # ---------------------------------------------------------------- swapping attention
 
 # Keras MultiHeadAttention arguments that change the computation or the weights;
-# a replacement class that does not accept one may only drop it at this value.
+# a replacement class that does not accept one, or accepts it with this value as its
+# default, is built without it only when the old layer has this value.
 _NEUTRAL_CONFIG = {
     "use_gate": False,
     "sliding_window": None,
@@ -268,12 +279,21 @@ def _make_replacement(old, layer_cls):
     except (TypeError, ValueError) as error:
         first_error = error
     accepted = _init_parameters(layer_cls)
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(layer_cls.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
     kwargs, dropped = {}, []
     for key, value in config.items():
+        if (
+            key in _NEUTRAL_CONFIG
+            and _is_neutral(key, value)
+            and (key not in accepted or key in defaults and _is_neutral(key, defaults[key]))
+        ):
+            continue  # the replacement's default computes the same (e.g. attention_axes=(1,))
         if key in accepted:
             kwargs[key] = value
-        elif key in _NEUTRAL_CONFIG and _is_neutral(key, value):
-            continue
         else:
             dropped.append(f"{key}={value!r}")
     if dropped:
@@ -288,7 +308,22 @@ def _make_replacement(old, layer_cls):
             import keras
 
             kwargs[key] = keras.initializers.deserialize(kwargs[key])
-    return layer_cls(**kwargs)
+    try:
+        return layer_cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        # A class may take an argument only to refuse its other values.
+        used = [
+            f"{key}={value!r}"
+            for key, value in kwargs.items()
+            if key in _NEUTRAL_CONFIG and not _is_neutral(key, value)
+        ]
+        if not used:
+            raise
+        raise ValueError(
+            f"Cannot replace attention layer {old.name!r} ({type(old).__name__}) by "
+            f"{layer_cls.__name__}: its configuration uses {', '.join(used)}, which "
+            f"{layer_cls.__name__} does not support: {error}"
+        ) from None
 
 
 def _build_like(new, old):
@@ -377,10 +412,16 @@ def swap_attention(backbone, layer_cls):
             with a key/value cache, as KerasHub's decoders do).
 
     Examples:
+        >>> import numpy as np
+        >>> from dl4keras import hub
         >>> from dl4keras.attention import MultiHeadAttention
-        >>> backbone, preprocessor = load_minilm(sequence_length=32)
-        >>> swap_attention(backbone, MultiHeadAttention)
+        >>> backbone, preprocessor = hub.load_minilm(sequence_length=32)
+        >>> before = hub.sentence_embeddings(backbone, preprocessor, "The cat sat.")
+        >>> hub.swap_attention(backbone, MultiHeadAttention)  # one per encoder layer
         6
+        >>> after = hub.sentence_embeddings(backbone, preprocessor, "The cat sat.")
+        >>> bool(np.allclose(before, after, atol=1e-5))  # the from-scratch layer computes the same
+        True
     """
     import keras
 
@@ -506,8 +547,9 @@ def attention_maps(backbone, preprocessor, sentence):
             is not an encoder whose blocks can return their attention scores.
 
     Examples:
-        >>> backbone, preprocessor = load_minilm(sequence_length=32)
-        >>> tokens, weights = attention_maps(backbone, preprocessor, "The cat sat.")
+        >>> from dl4keras import hub
+        >>> backbone, preprocessor = hub.load_minilm(sequence_length=32)
+        >>> tokens, weights = hub.attention_maps(backbone, preprocessor, "The cat sat.")
         >>> tokens
         ['[CLS]', 'the', 'cat', 'sat', '.', '[SEP]']
         >>> weights.shape

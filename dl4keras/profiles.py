@@ -32,6 +32,8 @@ DEFAULT_PROFILE = "docs"
 ENV_VAR = "DL4KERAS_PROFILE"
 
 _explicit: str | None = None
+_env_before: str | None = None
+"""`DL4KERAS_PROFILE` before `set_profile` exported its value (restored by `set_profile(None)`)."""
 
 
 def validate(name: str) -> str:
@@ -58,18 +60,46 @@ def _from_argv(argv: list[str]) -> str | None:
 def set_profile(name: str | None) -> None:
     """Sets the profile for this process (`None` returns to the default lookup).
 
-    Also exports it in `DL4KERAS_PROFILE` so subprocesses inherit it.
+    Also exports it in `DL4KERAS_PROFILE` so subprocesses inherit it;
+    `set_profile(None)` gives `DL4KERAS_PROFILE` back the value it had before.
+
+    Examples:
+        >>> import os
+        >>> from dl4keras import profiles
+        >>> os.environ["DL4KERAS_PROFILE"] = "smoke"  # as in `DL4KERAS_PROFILE=smoke python ...`
+        >>> profiles.set_profile("full")
+        >>> profiles.current(), os.environ["DL4KERAS_PROFILE"]  # subprocesses inherit it
+        ('full', 'full')
+        >>> profiles.set_profile(None)  # back to --profile, $DL4KERAS_PROFILE or "docs"
+        >>> profiles.current(), os.environ["DL4KERAS_PROFILE"]
+        ('smoke', 'smoke')
     """
-    global _explicit
+    global _explicit, _env_before
     if name is None:
-        _explicit = None
+        if _explicit is not None and os.environ.get(ENV_VAR) == _explicit:
+            if _env_before is None:
+                os.environ.pop(ENV_VAR, None)
+            else:
+                os.environ[ENV_VAR] = _env_before
+        _explicit = _env_before = None
         return
-    _explicit = validate(name)
+    name = validate(name)
+    if _explicit is None:
+        _env_before = os.environ.get(ENV_VAR)
+    _explicit = name
     os.environ[ENV_VAR] = _explicit
 
 
 def current() -> str:
-    """Returns the active profile name: ``"smoke"``, ``"docs"`` or ``"full"``."""
+    """Returns the active profile name: ``"smoke"``, ``"docs"`` or ``"full"``.
+
+    Examples:
+        >>> import os
+        >>> from dl4keras import profiles
+        >>> os.environ["DL4KERAS_PROFILE"] = "smoke"  # as in `DL4KERAS_PROFILE=smoke python ...`
+        >>> profiles.current()
+        'smoke'
+    """
     if _explicit is not None:
         return _explicit
     from_argv = _from_argv(sys.argv[1:])

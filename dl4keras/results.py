@@ -19,12 +19,27 @@ RESULTS_DIR_ENV = "DL4KERAS_RESULTS_DIR"
 
 
 def results_dir() -> Path:
-    """Folder for results files: ``$DL4KERAS_RESULTS_DIR`` or ``./results``."""
+    """Folder for results files: ``$DL4KERAS_RESULTS_DIR`` or ``./results``.
+
+    Examples:
+        >>> from dl4keras import results
+        >>> str(results.results_dir())  # DL4KERAS_RESULTS_DIR is not set
+        'results'
+    """
     return Path(os.environ.get(RESULTS_DIR_ENV, "results"))
 
 
 def versions() -> dict:
-    """Versions of Python and the main libraries, and the Keras backend."""
+    """Versions of Python and the main libraries, and the Keras backend.
+
+    Examples:
+        >>> from dl4keras import results
+        >>> info = results.versions()
+        >>> sorted(info)
+        ['backend', 'dl4keras', 'keras', 'numpy', 'python', 'tensorflow']
+        >>> info["backend"]
+        'tensorflow'
+    """
     import keras
     import numpy
 
@@ -57,6 +72,12 @@ def save(name: str, metrics: dict, headline: dict | None = None) -> Path:
 
     Returns:
         The path of the written file.
+
+    Examples:
+        >>> from dl4keras import results
+        >>> path = results.save("00_example", {"accuracy": 0.9}, headline={"Accuracy": "90.0%"})
+        >>> path.as_posix()
+        'results/00_example.json'
     """
     if not name or "/" in name or "\\" in name:
         raise ValueError(f"`name` must be a plain file stem, got {name!r}.")
@@ -83,7 +104,17 @@ def save(name: str, metrics: dict, headline: dict | None = None) -> Path:
 
 
 def load(name: str) -> dict:
-    """Reads ``results/<name>.json`` written by [`save`][dl4keras.results.save]."""
+    """Reads ``results/<name>.json`` written by [`save`][dl4keras.results.save].
+
+    Examples:
+        >>> from dl4keras import results
+        >>> _ = results.save("00_example", {"accuracy": 0.9}, headline={"Accuracy": "90.0%"})
+        >>> saved = results.load("00_example")
+        >>> sorted(saved)
+        ['created', 'headline', 'machine', 'metrics', 'profile', 'tutorial', 'versions']
+        >>> saved["metrics"], saved["headline"]
+        ({'accuracy': 0.9}, {'Accuracy': '90.0%'})
+    """
     path = results_dir() / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(

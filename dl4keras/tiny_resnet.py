@@ -37,6 +37,11 @@ def weights_path() -> Path:
     Raises:
         FileNotFoundError: if the file is missing (a broken install or a
             checkout where ``tools/pretrain_tiny_resnet.py`` was not run).
+
+    Examples:
+        >>> from dl4keras import tiny_resnet
+        >>> tiny_resnet.weights_path().name
+        'tiny_resnet_cluttered_glyphs.weights.h5'
     """
     path = Path(__file__).parent / "assets" / WEIGHTS_FILE
     if not path.exists():
@@ -48,7 +53,9 @@ def weights_path() -> Path:
 
 
 def _conv_bn_relu(x, filters, strides, name):
-    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
@@ -56,10 +63,10 @@ def _conv_bn_relu(x, filters, strides, name):
 def _residual_block(x, filters, strides, name):
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj_conv")(x)
-        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(
-            shortcut
-        )
+        shortcut = layers.Conv2D(
+            filters, 1, strides=strides, use_bias=False, name=f"{name}_proj_conv"
+        )(x)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
     y = _conv_bn_relu(x, filters, strides, name=f"{name}_1")
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
     y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_2_bn")(y)
@@ -85,6 +92,15 @@ def build_tiny_resnet(input_shape=(32, 32, 3), widths=DEFAULT_WIDTHS, name="tiny
         A functional `keras.Model` mapping `(batch, H, W, 3)` images to a
         `(batch, H / 2**len(widths), W / 2**len(widths), widths[-1])` feature
         map: `(batch, 4, 4, 192)` for the default 32x32 input.
+
+    Examples:
+        >>> from dl4keras import tiny_resnet
+        >>> model = tiny_resnet.build_tiny_resnet((32, 32, 3))
+        >>> model.output_shape
+        (None, 4, 4, 192)
+        >>> model.load_weights(tiny_resnet.weights_path())  # the shipped pretrained weights
+        >>> tiny_resnet.build_tiny_resnet((64, 48, 3), widths=(8, 16)).output_shape
+        (None, 16, 12, 16)
     """
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise ValueError(f"`input_shape` must be (height, width, 3), got {input_shape}.")

@@ -12,6 +12,11 @@ import math
 import numpy as np
 
 
+def _count(n, singular, plural):
+    """`"1 key"`, `"2 keys"`: a number and its noun, in the right number."""
+    return f"{n} {singular if n == 1 else plural}"
+
+
 def image_grid(images, titles=None, columns=8, size=1.4, title=None):
     """Shows images in a grid.
 
@@ -28,7 +33,11 @@ def image_grid(images, titles=None, columns=8, size=1.4, title=None):
 
     Examples:
         >>> import numpy as np
-        >>> fig = image_grid(np.zeros((3, 8, 8)), titles=["a", "b", "c"])
+        >>> from dl4keras import viz
+        >>> images = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 3), dtype="uint8")
+        >>> fig = viz.image_grid(images, titles=list("abcde"), columns=3, title="Five images")
+        >>> len(fig.axes), fig.axes[0].get_title()  # 2 rows of 3, the last panel empty
+        (6, 'a')
     """
     import matplotlib.pyplot as plt
 
@@ -39,7 +48,10 @@ def image_grid(images, titles=None, columns=8, size=1.4, title=None):
             f"got shape {images.shape}."
         )
     if titles is not None and len(titles) != len(images):
-        raise ValueError(f"Got {len(titles)} titles for {len(images)} images.")
+        raise ValueError(
+            f"Got {_count(len(titles), 'title', 'titles')} for "
+            f"{_count(len(images), 'image', 'images')}: pass one title per image."
+        )
     columns = max(1, min(int(columns), len(images)))
     rows = math.ceil(len(images) / columns)
     title_height = 0.3 if titles is not None else 0.0  # inches above each image
@@ -76,12 +88,13 @@ def _as_array(x, name):
     return array
 
 
-def _check_labels(labels, count, name, axis_name):
+def _check_labels(labels, count, name, singular, plural):
+    """`labels` as strings; `singular`/`plural` name what they label ("key", "keys")."""
     labels = [str(label) for label in labels]
     if len(labels) != count:
         raise ValueError(
-            f"Got {len(labels)} `{name}` for {count} {axis_name}: there must be one label "
-            f"per {axis_name[:-1]}."
+            f"Got {len(labels)} `{name}` for {_count(count, singular, plural)}: there must be "
+            f"one label per {singular.split(' (')[0]}."
         )
     return labels
 
@@ -131,8 +144,12 @@ def attention_heatmap(
 
     Examples:
         >>> import numpy as np
-        >>> tokens = ["the", "cat", "sat"]
-        >>> fig = attention_heatmap(np.full((3, 3), 1 / 3), tokens)
+        >>> from dl4keras import viz
+        >>> causal = np.tril(np.ones((3, 3))) / np.arange(1, 4)[:, None]  # rows sum to 1
+        >>> fig = viz.attention_heatmap(causal, ["the", "cat", "sat"], title="Causal attention")
+        >>> ax = fig.axes[0]  # fig.axes[1] is the colorbar
+        >>> ax.get_title(), [label.get_text() for label in ax.get_xticklabels()]
+        ('Causal attention', ['the', 'cat', 'sat'])
     """
     import matplotlib.pyplot as plt
 
@@ -144,7 +161,7 @@ def attention_heatmap(
             "e.g. `scores[0, head]`."
         )
     queries, keys = weights.shape
-    x_labels = _check_labels(x_labels, keys, "x_labels", "keys (columns)")
+    x_labels = _check_labels(x_labels, keys, "x_labels", "key (column)", "keys (columns)")
     if y_labels is None:
         if queries != keys:
             raise ValueError(
@@ -153,7 +170,7 @@ def attention_heatmap(
             )
         y_labels = x_labels
     else:
-        y_labels = _check_labels(y_labels, queries, "y_labels", "queries (rows)")
+        y_labels = _check_labels(y_labels, queries, "y_labels", "query (row)", "queries (rows)")
     if annotate is None:
         annotate = queries <= 10 and keys <= 10
 
@@ -276,23 +293,27 @@ def attention_grid(
 
     Examples:
         >>> import numpy as np
-        >>> weights = [np.full((2, 3, 3), 1 / 3) for _ in range(2)]  # 2 layers, 2 heads
-        >>> fig = attention_grid(weights, ["the", "cat", "sat"])
+        >>> from dl4keras import viz
+        >>> weights = [np.full((2, 3, 3), 1 / 3) for _ in range(2)]  # 2 layers of 2 heads
+        >>> fig = viz.attention_grid(weights, ["the", "cat", "sat"])
+        >>> [ax.get_title() for ax in fig.axes[:2]], len(fig.axes)  # 4 panels and a colorbar
+        (['head 0', 'head 1'], 5)
     """
     import matplotlib.pyplot as plt
 
     weights = _stack_layers(weights_per_layer, int(batch_index))
     num_layers, num_heads, queries, keys = weights.shape
-    tokens = _check_labels(tokens, keys, "tokens", "keys")
+    tokens = _check_labels(tokens, keys, "tokens", "key", "keys")
     if query_tokens is None:
         if queries != keys:
             raise ValueError(
-                f"The weights have {queries} queries and {keys} keys: pass `query_tokens` "
+                f"The weights have {_count(queries, 'query', 'queries')} and "
+                f"{_count(keys, 'key', 'keys')}: pass `query_tokens` "
                 "for the query tokens."
             )
         query_tokens = tokens
     else:
-        query_tokens = _check_labels(query_tokens, queries, "query_tokens", "queries")
+        query_tokens = _check_labels(query_tokens, queries, "query_tokens", "query", "queries")
     layers = _select(layers, num_layers, "layers")
     heads = _select(heads, num_heads, "heads")
 
@@ -384,8 +405,12 @@ def attention_overlay(
 
     Examples:
         >>> import numpy as np
+        >>> from dl4keras import viz
         >>> image = np.zeros((64, 64, 3), dtype="uint8")
-        >>> fig = attention_overlay(image, np.eye(4))
+        >>> patches = np.eye(4)  # a 4 x 4 grid of patch weights, e.g. from a ViT's [CLS] token
+        >>> fig = viz.attention_overlay(image, patches, interpolation="nearest")
+        >>> fig.axes[0].get_images()[1].get_array().shape  # upsampled to the image
+        (64, 64)
     """
     import matplotlib.pyplot as plt
 

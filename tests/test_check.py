@@ -131,6 +131,32 @@ def test_typical_mistakes_are_named(fn, name, failing, capsys):
     assert out.count("(see above)") == failing - 1
 
 
+def test_report_first_failure_is_none_until_a_case_fails():
+    report = check._Report(verbose=False)
+    assert report.first_failure is None
+    report.passed("[{}] case 1: fine")
+    assert report.first_failure is None
+    report.failed("[{}] case 2: wrong", ["values differ"])
+    report.failed("[{}] case 3: wrong too", ["values differ"])
+    assert report.first_failure == "[FAIL] case 2: wrong"
+    assert report.summary("thing", "the reference") is False
+
+
+def test_only_the_first_failing_case_shows_numbers(capsys):
+    assert check.self_attention(forgot_scale) is False
+    out = capsys.readouterr().out
+    assert out.count("[FAIL]") == 7
+    assert out.count("expected output[") == 1 and out.count("got      output[") == 1
+    first_case = out.split("[FAIL] case 2")[0]
+    assert "expected output[" in first_case
+
+
+def test_a_returned_tuple_of_one_item_is_named_in_the_singular(capsys):
+    assert check.self_attention(lambda q, k, v, mask=None: (correct(q, k, v, mask)[0],)) is False
+    out = capsys.readouterr().out
+    assert "returned a tuple of 1 item;" in out
+
+
 def test_two_mistakes_are_both_named(capsys):
     assert check.self_attention(two_mistakes) is False
     out = capsys.readouterr().out
@@ -342,6 +368,8 @@ def test_multi_head_wrong_layout_and_failures_are_reported(capsys):
     assert check.multi_head_attention(NoKeyArgument) is True
     out = capsys.readouterr().out
     assert out.count("[SKIP]") == 4 and "All 2 cases pass" in out
+    assert "your call() has no key argument" in out
+    assert "your call() has no attention_mask argument" in out
 
 
 def test_multi_head_bad_input_raises_type_error():

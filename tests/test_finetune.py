@@ -313,7 +313,28 @@ def test_gradual_unfreezing_errors_at_the_start_of_fit():
         unfreezing.on_train_begin()
 
 
-def test_reexports_are_lazy():
-    assert {"LayerwiseLR", "GradientReversal", "DANN", "dann_lambda"} <= set(dir(finetune))
-    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
-        finetune.nope  # noqa: B018
+def test_gradual_unfreezing_message_counts_layers_in_singular_and_plural(capsys):
+    model = freeze(small_classifier())
+    model.compile(keras.optimizers.SGD(), "sparse_categorical_crossentropy")
+    unfreezing = GradualUnfreezing(schedule={0: "predictions", 1: "block2"})
+    model.fit(np.zeros((2, 16, 16, 3)), np.zeros(2), epochs=2, verbose=0, callbacks=[unfreezing])
+    out = capsys.readouterr().out
+    assert "unfroze ['predictions'] (1 layer);" in out
+    assert f"unfroze ['block2'] ({len(unfreezing.unfrozen[1])} layers);" in out
+
+
+def test_index_error_counts_layers_in_the_singular():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="head")])
+    with pytest.raises(
+        ValueError, match=r"has 1 layer with weights, so the index must be in \[-1, 0\]"
+    ):
+        unfreeze(freeze(model), 1)
+
+
+def test_no_reexports_of_sibling_modules():
+    """LayerwiseLR, GradientReversal, DANN and dann_lambda live in their own modules only."""
+    for name in ("LayerwiseLR", "GradientReversal", "DANN", "dann_lambda"):
+        assert not hasattr(finetune, name)
+        assert name not in dir(finetune)
+    with pytest.raises(AttributeError, match="has no attribute 'LayerwiseLR'"):
+        finetune.LayerwiseLR  # noqa: B018

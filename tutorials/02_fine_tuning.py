@@ -464,16 +464,16 @@ table = compare_strategies(digits)
 # `TEST_PER_CLASS` test images per class (200 in the docs profile),
 # differences of a point or two are within the noise. When we ran it (docs
 # profile), the probe reached 75.5%, full fine-tuning 82.0%, the top block
-# alone 81.1% and layer-wise learning rates 79.3% (spreads under a point): fine-tuning clearly paid off with 50
-# labels per class, and training only the top block got most of the gain
-# for less work per step. Gradual unfreezing reached 73.3% ± 6.3%: two
-# seeds beat the probe (77.9% and 77.6%), the third fell 11 points below it
-# (64.4%). With the same learning rate for
-# every block, each newly unfrozen block is hit by full-size Adam steps at
-# its first epoch; ULMFiT pairs gradual unfreezing with small, decaying
-# learning rates for the lower layers (combine it with `LayerwiseLR` in the
-# exercise and see). A strategy is a recipe, not a guarantee: measure it on
-# your task, over seeds.
+# alone 81.1% and layer-wise learning rates 79.3% (spreads under a point):
+# fine-tuning clearly paid off with 50 labels per class, and training only
+# the top block got most of the gain for less work per step. Gradual
+# unfreezing reached 73.3% ± 6.3%: two seeds beat the probe (77.9% and
+# 77.6%), the third fell 11 points below it (64.4%). With the same learning
+# rate for every block, each newly unfrozen block is hit by full-size Adam
+# steps at its first epoch; ULMFiT pairs gradual unfreezing with small,
+# decaying learning rates for the lower layers (combine it with
+# `LayerwiseLR` in the exercise and see). A strategy is a recipe, not a
+# guarantee: measure it on your task, over seeds.
 #
 # ## Bringing your own images: an image folder
 #
