@@ -119,12 +119,22 @@ def scaled_dot_product_attention(
         at all (a padded position) gets all-zero weights and a zero output.
 
     Examples:
+        >>> from dl4keras.attention import scaled_dot_product_attention
         >>> q = keras.random.normal((2, 5, 16))   # 2 sequences, 5 queries
         >>> k = keras.random.normal((2, 7, 16))   # 7 keys
         >>> v = keras.random.normal((2, 7, 32))
         >>> out, w = scaled_dot_product_attention(q, k, v, return_weights=True)
         >>> tuple(out.shape), tuple(w.shape)
         ((2, 5, 32), (2, 5, 7))
+        >>> bool(np.allclose(keras.ops.sum(w, axis=-1), 1.0))  # each query's weights sum to 1
+        True
+        >>> # A causal mask (a decoder's): query i sees keys 0..i only.
+        >>> _, w = scaled_dot_product_attention(q, q, q, causal=True, return_weights=True)
+        >>> (keras.ops.convert_to_numpy(w[0, :4, :4]) > 0).astype(int)
+        array([[1, 0, 0, 0],
+               [1, 1, 0, 0],
+               [1, 1, 1, 0],
+               [1, 1, 1, 1]])
     """
     query = ops.convert_to_tensor(query)
     key = ops.convert_to_tensor(key)
@@ -216,7 +226,8 @@ class MultiHeadAttention(keras.layers.Layer):
     of shape `(batch, length, features)`: the same weights in the same order,
     the same masks, the same outputs, and the same arguments except three
     extensions of the built-in layer it does not implement:
-    `attention_axes` (attention over several axes of higher-rank inputs),
+    `attention_axes` other than the sequence axis (attention over other or
+    several axes of higher-rank inputs),
     `use_gate` (a sigmoid gate on the attention output) and `sliding_window`
     (local attention). They are accepted at their defaults (`None`, `False`,
     `None`) and refused otherwise with a `ValueError` that points at
@@ -262,7 +273,9 @@ class MultiHeadAttention(keras.layers.Layer):
             `keras.ops.dot_product_attention`). With `True`, attention scores
             cannot be returned and dropout must be 0.
         seed: Optional integer seeding the attention dropout.
-        attention_axes: Only `None` (attention over the sequence axis).
+        attention_axes: Only the sequence axis: `None` (the default), `1`,
+            `(1,)`, `-2` or `(-2,)`, which all mean the same for inputs of
+            shape `(batch, length, features)`.
         use_gate: Only `False`.
         sliding_window: Only `None`.
         **kwargs: Base layer arguments (`name`, `dtype`, ...).
@@ -300,12 +313,24 @@ class MultiHeadAttention(keras.layers.Layer):
     a uniform average, exactly as the built-in layer's two paths do.
 
     Examples:
+        >>> from dl4keras import MultiHeadAttention
         >>> layer = MultiHeadAttention(num_heads=2, key_dim=2)
         >>> target = keras.Input(shape=[8, 16])
         >>> source = keras.Input(shape=[4, 16])
         >>> output, scores = layer(target, source, return_attention_scores=True)
         >>> output.shape, scores.shape
         ((None, 8, 16), (None, 2, 8, 4))
+        >>> # Self-attention, eagerly, with the last position padded: no query attends to it.
+        >>> x = keras.random.normal((1, 4, 16))
+        >>> valid = np.array([[True, True, True, False]])
+        >>> _, scores = layer(x, x, value_mask=valid, return_attention_scores=True)
+        >>> (keras.ops.convert_to_numpy(scores[0, 0]) > 0).astype(int)
+        array([[1, 1, 1, 0],
+               [1, 1, 1, 0],
+               [1, 1, 1, 0],
+               [1, 1, 1, 0]])
+        >>> bool(np.allclose(keras.ops.sum(scores, axis=-1), 1.0))  # rows still sum to 1
+        True
     """
 
     def __init__(
@@ -338,6 +363,10 @@ class MultiHeadAttention(keras.layers.Layer):
         seed = _validation.optional_seed("seed", seed)
         if flash_attention not in (None, True, False):
             raise _validation.invalid("flash_attention", "None, True or False", flash_attention)
+        if attention_axes in (1, -2) or (
+            isinstance(attention_axes, (tuple, list)) and list(attention_axes) in ([1], [-2])
+        ):
+            attention_axes = None  # the sequence axis of (batch, length, features): the default
         for name, value, default in (
             ("attention_axes", attention_axes, None),
             ("use_gate", use_gate, False),

@@ -513,6 +513,8 @@ def test_keras_arguments_at_their_defaults_are_accepted():
     layer = MultiHeadAttention(
         2, 4, attention_axes=None, use_gate=False, sliding_window=None, flash_attention=False
     )
+    for axes in (1, (1,), -2, [-2]):  # the sequence axis, as Keras's configs spell it
+        assert MultiHeadAttention(2, 4, attention_axes=axes).get_config()["num_heads"] == 2
     x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
     assert layer(x, x).shape == (2, 5, 8)
     assert layer.get_config()["flash_attention"] is False
