@@ -31,11 +31,15 @@ that says how to get the file, or what to use instead.
 Examples:
     ```python
     from dl4keras import backbones
+    from dl4keras.data import cluttered_digits
 
     print(backbones.describe())
-    extractor = backbones.build("tiny_resnet", input_shape=(32, 32, 3))
-    features = backbones.extract_features(extractor, images)     # (n, 192)
+    images, labels = cluttered_digits(n_per_class=4)  # 20 raw 0-255 RGB images, 5 classes
+    extractor = backbones.build("tiny_resnet", input_shape=(32, 32, 3))  # shipped weights
+    features = backbones.extract_features(extractor, images, verbose=0)  # (20, 192)
     head = backbones.classifier_head(5, features.shape[1], dropout=0.2)
+    head.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    head.fit(features, labels, epochs=1, verbose=0)  # train the head on the features
     ```
 """
 
@@ -115,9 +119,15 @@ class Preprocess(keras.layers.Layer):
         A float tensor of the same shape.
 
     Examples:
+        >>> from dl4keras.backbones import Preprocess
         >>> x = np.full((1, 2, 2, 3), 255.0)
-        >>> Preprocess("tf")(x)[0, 0, 0].numpy().tolist()
+        >>> keras.ops.convert_to_numpy(Preprocess("tf")(x)[0, 0, 0]).tolist()
         [1.0, 1.0, 1.0]
+        >>> red = np.array([[[[255.0, 0.0, 0.0]]]])  # one red pixel
+        >>> # "caffe": to BGR (red last), minus the ImageNet mean pixel.
+        >>> out = keras.ops.convert_to_numpy(Preprocess("caffe")(red))
+        >>> [round(float(v), 1) for v in out[0, 0, 0]]
+        [-103.9, -116.8, 131.3]
     """
 
     MODES = ("caffe", "tf", "torch", "none")
@@ -299,8 +309,11 @@ def preprocessing_for(name) -> str:
     """The `Preprocess` mode backbone `name` needs (`build()` applies it for you).
 
     Examples:
+        >>> from dl4keras.backbones import preprocessing_for
         >>> preprocessing_for("resnet50")
         'caffe'
+        >>> preprocessing_for("tiny_resnet")  # it preprocesses inside itself
+        'none'
     """
     return get_spec(name).preprocessing
 
@@ -617,10 +630,15 @@ def build(name, input_shape=None, weights="pretrained", pooling="avg", trainable
             downloadable now (offline).
 
     Examples:
+        >>> from dl4keras.backbones import build
         >>> extractor = build("tiny_resnet", input_shape=(32, 32, 3))
         >>> extractor.output_shape
         (None, 192)
-        >>> backbone = extractor.get_layer("tiny_resnet")   # to fine-tune
+        >>> [layer.name for layer in extractor.layers]
+        ['image', 'preprocess', 'tiny_resnet', 'avg_pool']
+        >>> backbone = extractor.get_layer("tiny_resnet")  # to fine-tune
+        >>> backbone.trainable  # frozen for feature extraction
+        False
     """
     spec = get_spec(name)
     input_shape = _check_input_shape(spec, input_shape)
@@ -703,6 +721,7 @@ def extract_features(model, data, batch_size=64, verbose="auto"):
         TypeError: `data` is neither an array nor a `tf.data.Dataset`.
 
     Examples:
+        >>> from dl4keras.backbones import build, extract_features
         >>> extractor = build("tiny_resnet", weights=None)
         >>> extract_features(extractor, np.zeros((10, 32, 32, 3)), verbose=0).shape
         (10, 192)
@@ -798,10 +817,15 @@ def classifier_head(num_classes, input_shape, dropout=0.0, name="classifier_head
         ValueError: bad `num_classes`, `input_shape` or `dropout`.
 
     Examples:
+        >>> from dl4keras.backbones import classifier_head
         >>> head = classifier_head(5, 192, dropout=0.2)
         >>> head.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         >>> head.output_shape
         (None, 5)
+        >>> features, labels = np.random.rand(10, 192), np.arange(10) % 5
+        >>> history = head.fit(features, labels, epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['accuracy', 'loss']
     """
     shape = (input_shape,) if isinstance(input_shape, int) else input_shape
     if (
@@ -834,9 +858,10 @@ def attach_head(model, num_classes, dropout=0.0, name=None):
         probabilities.
 
     Examples:
+        >>> from dl4keras.backbones import attach_head, build
         >>> clf = attach_head(build("tiny_resnet", weights=None), 5)
-        >>> clf.output_shape
-        (None, 5)
+        >>> clf.name, clf.input_shape, clf.output_shape  # raw images in, probabilities out
+        ('tiny_resnet_classifier', (None, 32, 32, 3), (None, 5))
     """
     if name is None:
         name = f"{model.name.removesuffix('_features')}_classifier"

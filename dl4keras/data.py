@@ -178,6 +178,7 @@ def cluttered_digits(
         0-255, and int64 labels. Examples are shuffled.
 
     Examples:
+        >>> from dl4keras.data import cluttered_digits
         >>> x, y = cluttered_digits(classes=(5, 6), n_per_class=3, seed=1)
         >>> x.shape, x.dtype, sorted(set(y.tolist()))
         ((6, 32, 32, 3), dtype('uint8'), [0, 1])
@@ -230,6 +231,7 @@ def domain_shift_digits(
             `cluttered_digits`.
 
     Examples:
+        >>> from dl4keras.data import domain_shift_digits
         >>> source, y = domain_shift_digits("plain", classes=(0, 1), n_per_class=2)
         >>> target, y2 = domain_shift_digits("clutter", classes=(0, 1), n_per_class=2)
         >>> source.shape == target.shape, y.tolist() == y2.tolist(), int(source[0, 0, 0, 0])
@@ -422,7 +424,11 @@ def load_cifar100(label_mode="fine", directory=None, url=CIFAR100_URL):
 
     Examples:
         ```python
-        (x_train, y_train), (x_test, y_test), names = load_cifar100()   # 170 MB once
+        # requires: network
+        from dl4keras.data import load_cifar100
+
+        (x_train, y_train), (x_test, y_test), names = load_cifar100()  # 170 MB once
+        print(x_train.shape, x_test.shape, len(names))  # (50000, 32, 32, 3) (10000, 32, 32, 3) 100
         ```
     """
     import pickle

@@ -8,9 +8,11 @@ write one offline; `download_tf_flowers` fetches a real one (online, once).
 
 Examples:
     ```python
-    folder = make_demo_folder("demo_digits", n_per_class=40)
-    train_ds, val_ds = load_image_folder(folder, image_size=(32, 32))
-    train_ds.class_names   # ['eight', 'five', 'nine', 'seven', 'six']: alphabetical
+    from dl4keras.image_folder import load_image_folder, make_demo_folder
+
+    folder = make_demo_folder("demo_digits", n_per_class=4)  # 5 classes, 20 images
+    train_ds, val_ds = load_image_folder(folder, image_size=(32, 32), batch_size=8)
+    print(train_ds.class_names)  # ['eight', 'five', 'nine', 'seven', 'six']: alphabetical
     ```
 """
 
@@ -152,9 +154,12 @@ def validate_image_folder(directory, allowed_formats=IMAGE_FORMATS, require_same
         ValueError: as described above.
 
     Examples:
-        ```python
-        print(validate_image_folder("demo_digits"))  # classes, counts, sizes
-        ```
+        >>> from dl4keras.image_folder import make_demo_folder, validate_image_folder
+        >>> folder = make_demo_folder("demo_digits", n_per_class=2)
+        >>> print(validate_image_folder(folder))  # classes, counts, sizes
+        Image folder demo_digits: 5 classes, 10 images
+          per class: eight=2, five=2, nine=2, seven=2, six=2
+          sizes (height x width): 32x32 (10)
     """
     allowed = tuple("." + str(f).lower().lstrip(".") for f in allowed_formats)
     if not allowed or not set(allowed) <= {"." + f for f in IMAGE_FORMATS}:
@@ -279,10 +284,12 @@ def write_image_folder(directory, images, labels, class_names, format="png", ove
         ValueError: for bad images, labels, class names or formats.
 
     Examples:
-        ```python
-        x, y = dl4keras.data.cluttered_digits(classes=(0, 1), n_per_class=10)
-        write_image_folder("zeros_ones", x, y, ["zero", "one"], format="jpeg")
-        ```
+        >>> from dl4keras.data import cluttered_digits
+        >>> from dl4keras.image_folder import write_image_folder
+        >>> x, y = cluttered_digits(classes=(0, 1), n_per_class=3)
+        >>> folder = write_image_folder("zeros_ones", x, y, ["zero", "one"], format="jpeg")
+        >>> sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.jpg"))
+        ['one/0.jpg', 'one/1.jpg', 'one/3.jpg', 'zero/2.jpg', 'zero/4.jpg', 'zero/5.jpg']
     """
     from PIL import Image
 
@@ -417,11 +424,23 @@ def load_image_folder(
         ValueError: for bad arguments or a bad folder (with the files named).
 
     Examples:
-        ```python
-        train_ds, val_ds = load_image_folder(dl4keras.image_folder.download_tf_flowers(),
-                                             image_size=(180, 180), batch_size=64)
-        model.fit(train_ds, validation_data=val_ds, epochs=5)
-        ```
+        >>> from dl4keras.image_folder import load_image_folder, make_demo_folder
+        >>> folder = make_demo_folder("demo_digits", n_per_class=4)  # 5 classes, 20 images
+        >>> train_ds, val_ds = load_image_folder(folder, image_size=(32, 32), batch_size=8)
+        Using 16 files for training.
+        Using 4 files for validation.
+        >>> train_ds.class_names  # alphabetical: the labels 0..4
+        ['eight', 'five', 'nine', 'seven', 'six']
+        >>> images, labels = next(iter(train_ds))
+        >>> tuple(images.shape), images.dtype.name, labels.dtype.name  # raw 0-255 floats
+        ((8, 32, 32, 3), 'float32', 'int32')
+        >>> # The datasets go straight into `fit`, e.g. of a pretrained backbone with a head.
+        >>> from dl4keras import backbones
+        >>> model = backbones.attach_head(backbones.build("tiny_resnet"), num_classes=5)
+        >>> model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> history = model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['accuracy', 'loss', 'val_accuracy', 'val_loss']
     """
     import keras
     import tensorflow as tf
@@ -513,9 +532,15 @@ def augmentation_layers(flip="horizontal", translation=0.1, zoom=0.1, contrast=0
         A `keras.Sequential` named "augmentation".
 
     Examples:
+        >>> from dl4keras.image_folder import augmentation_layers
         >>> augment = augmentation_layers(flip=None)
         >>> [layer.name for layer in augment.layers]
         ['random_translation', 'random_zoom', 'random_contrast']
+        >>> x = np.random.uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
+        >>> bool(np.allclose(augment(x, training=False), x))  # the identity at inference
+        True
+        >>> bool(np.allclose(augment(x, training=True), x))  # random changes in training
+        False
     """
     from keras import Sequential, layers
 
@@ -579,8 +604,12 @@ def download_tf_flowers(directory=None, url=TF_FLOWERS_URL) -> Path:
 
     Examples:
         ```python
-        flowers = download_tf_flowers()   # ~/.keras/datasets/flower_photos
-        train_ds, val_ds = load_image_folder(flowers, image_size=(180, 180))
+        # requires: network
+        from dl4keras.image_folder import download_tf_flowers, load_image_folder
+
+        flowers = download_tf_flowers()  # ~/.keras/datasets/flower_photos
+        train_ds, val_ds = load_image_folder(flowers, image_size=(180, 180), batch_size=64)
+        print(train_ds.class_names)  # ['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips']
         ```
     """
     return download_image_folder(url, "flower_photos", directory)

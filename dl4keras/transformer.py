@@ -76,9 +76,15 @@ def sinusoidal_encoding(length, dim, max_wavelength=10000.0, dtype="float32"):
         A tensor of shape `(length, dim)`.
 
     Examples:
+        >>> from dl4keras.transformer import sinusoidal_encoding
         >>> pe = sinusoidal_encoding(50, 16)
         >>> tuple(pe.shape)
         (50, 16)
+        >>> keras.ops.convert_to_numpy(pe[0, :4]).tolist()  # position 0: sin 0 = 0, cos 0 = 1
+        [0.0, 1.0, 0.0, 1.0]
+        >>> # Every feature stays in [-1, 1], whatever the position.
+        >>> float(keras.ops.max(keras.ops.abs(sinusoidal_encoding(1000, 16)))) <= 1.0
+        True
     """
     dim = _validation.positive_int("dim", dim)
     half = (dim + 1) // 2
@@ -114,9 +120,13 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
         A tensor of shape `(batch, T, d)`.
 
     Examples:
+        >>> from dl4keras.transformer import SinusoidalPositionEncoding, sinusoidal_encoding
         >>> x = keras.random.normal((2, 10, 16))
-        >>> tuple(SinusoidalPositionEncoding()(x).shape)
+        >>> tuple(SinusoidalPositionEncoding()(x).shape)  # x + encoding
         (2, 10, 16)
+        >>> pe = SinusoidalPositionEncoding(add_to_inputs=False)(x)  # the encoding alone
+        >>> bool(np.allclose(pe[1], sinusoidal_encoding(10, 16)))  # the same for every sequence
+        True
     """
 
     def __init__(self, max_wavelength=10000.0, add_to_inputs=True, **kwargs):
@@ -174,9 +184,12 @@ class PositionEmbedding(keras.layers.Layer):
         A tensor of shape `(batch, T, d)`.
 
     Examples:
+        >>> from dl4keras.transformer import PositionEmbedding
         >>> layer = PositionEmbedding(sequence_length=32)
-        >>> tuple(layer(keras.ops.zeros((2, 10, 8))).shape)
+        >>> tuple(layer(keras.ops.zeros((2, 10, 8))).shape)  # uses the first 10 rows
         (2, 10, 8)
+        >>> tuple(layer.embeddings.shape)  # one trained vector per position, up to 32
+        (32, 8)
     """
 
     def __init__(
@@ -265,9 +278,13 @@ def interpolate_position_embeddings(
         grid returns the embeddings unchanged.
 
     Examples:
-        >>> pe = np.random.normal(size=(1 + 4 * 4, 8)).astype("float32")
-        >>> interpolate_position_embeddings(pe, 4, 6, num_prefix_tokens=1).shape
+        >>> from dl4keras.transformer import interpolate_position_embeddings
+        >>> pe = np.random.normal(size=(1 + 4 * 4, 8)).astype("float32")  # class token + 4×4
+        >>> new = interpolate_position_embeddings(pe, 4, 6, num_prefix_tokens=1)
+        >>> new.shape  # class token + 6×6
         (37, 8)
+        >>> bool(np.array_equal(new[0], pe[0]))  # the class-token slot is kept
+        True
     """
     grid_size = _validation.pair("grid_size", grid_size)
     new_grid_size = _validation.pair("new_grid_size", new_grid_size)
@@ -337,6 +354,7 @@ class PatchPositionEmbedding(keras.layers.Layer):
         A tensor of shape `(batch, num_positions, d)`.
 
     Examples:
+        >>> from dl4keras.transformer import PatchPositionEmbedding
         >>> layer = PatchPositionEmbedding((4, 4), use_class_token=True)
         >>> tuple(layer(keras.ops.zeros((2, 17, 32))).shape)
         (2, 17, 32)
@@ -452,9 +470,16 @@ class StochasticDepth(keras.layers.Layer):
         A tensor of the shape of `inputs`.
 
     Examples:
+        >>> from dl4keras.transformer import StochasticDepth
         >>> layer = StochasticDepth(0.5, seed=1)
         >>> x = keras.ops.ones((4, 3, 2))
-        >>> y = layer(x, training=True)   # each sample all 0 or all 2
+        >>> y = keras.ops.convert_to_numpy(layer(x, training=True))
+        >>> y[:, 0, 0].tolist()  # a sample is dropped (0) or kept and scaled by 1 / (1 - 0.5)
+        [0.0, 2.0, 0.0, 2.0]
+        >>> bool(np.all(y == y[:, :1, :1]))  # whole samples: every value of a sample alike
+        True
+        >>> bool(keras.ops.all(layer(x, training=False) == x))  # the identity at inference
+        True
     """
 
     def __init__(self, rate, seed=None, **kwargs):
@@ -539,6 +564,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         when `return_attention_scores=True`.
 
     Examples:
+        >>> from dl4keras.transformer import TransformerEncoderBlock
         >>> block = TransformerEncoderBlock(hidden_dim=32, num_heads=4, mlp_dim=64)
         >>> x = keras.random.normal((2, 10, 32))
         >>> y, scores = block(x, return_attention_scores=True)

@@ -102,11 +102,42 @@ def load_keras_hub_weights(model, backbone, interpolation="bicubic", image_conve
         The model, its weights replaced.
 
     Examples:
+        A pretrained preset (downloaded once, about 340 MB), for raw 0-255 images:
+
         ```python
-        backbone = keras_hub.models.ViTBackbone.from_preset("vit_base_patch16_224_imagenet")
-        model = VisionTransformer.from_config_name("vit_base", num_classes=10)
-        load_keras_hub_weights(model, backbone)
+        # requires: network
+        import keras_hub
+        from dl4keras import vit
+
+        preset = "vit_base_patch16_224_imagenet"
+        backbone = keras_hub.models.ViTBackbone.from_preset(preset)
+        converter = keras_hub.layers.ViTImageConverter.from_preset(preset)
+        model = vit.VisionTransformer.from_config_name(
+            "vit_base", num_classes=10, rescaling=vit.keras_hub_rescaling(converter)
+        )
+        vit.load_keras_hub_weights(model, backbone, image_converter=converter)
+        # Fine-tune `model`: the encoder is pretrained, the 10-class head is new.
         ```
+
+        Offline, a tiny random `ViTBackbone`: after loading, the model's
+        encoder computes exactly what the backbone computes.
+
+        >>> import keras_hub
+        >>> from dl4keras.vit import VisionTransformer, load_keras_hub_weights
+        >>> backbone = keras_hub.models.ViTBackbone(
+        ...     image_shape=(16, 16, 3), patch_size=8, num_layers=1, num_heads=2,
+        ...     hidden_dim=32, mlp_dim=64,
+        ... )
+        >>> model = VisionTransformer(
+        ...     image_size=16, patch_size=8, depth=1, num_heads=2, hidden_dim=32, mlp_dim=64,
+        ...     include_top=False,
+        ... )
+        >>> model = load_keras_hub_weights(model, backbone)
+        >>> x = np.random.uniform(-1, 1, size=(2, 16, 16, 3)).astype("float32")
+        >>> bool(np.allclose(model.encode(x), backbone(x), atol=1e-5))  # class token + 2×2
+        True
+        >>> tuple(model(x).shape)  # pooled: the class token's final state
+        (2, 32)
     """
     if not isinstance(model, VisionTransformer):
         raise ValueError(

@@ -32,9 +32,12 @@ class PatchEmbedding(keras.layers.Layer):
         Tokens of shape `(batch, (H/ph)·(W/pw), hidden_dim)`.
 
     Examples:
+        >>> from dl4keras.vit import PatchEmbedding
         >>> layer = PatchEmbedding(patch_size=4, hidden_dim=32)
-        >>> tuple(layer(keras.ops.zeros((2, 32, 32, 3))).shape)
+        >>> tuple(layer(keras.ops.zeros((2, 32, 32, 3))).shape)  # an 8×8 grid: 64 tokens
         (2, 64, 32)
+        >>> tuple(layer.projection.kernel.shape)  # one linear map of each 4×4×3 patch
+        (4, 4, 3, 32)
     """
 
     def __init__(
@@ -137,8 +140,13 @@ class ClassToken(keras.layers.Layer):
         Tensor of shape `(batch, T + 1, d)`, the class token first.
 
     Examples:
-        >>> tuple(ClassToken()(keras.ops.zeros((2, 16, 8))).shape)
+        >>> from dl4keras.vit import ClassToken
+        >>> layer = ClassToken()
+        >>> tokens = layer(keras.ops.zeros((2, 16, 8)))
+        >>> tuple(tokens.shape)  # one more token, in front
         (2, 17, 8)
+        >>> bool(np.allclose(tokens[:, 0], layer.token[0]))  # the same learned token for all
+        True
     """
 
     def __init__(self, initializer=None, **kwargs):

@@ -124,12 +124,18 @@ class VisionTransformer(keras.Model):
         with `include_top=False`, features of shape `(batch, hidden_dim)`.
 
     Examples:
+        >>> from dl4keras.vit import VisionTransformer
         >>> model = VisionTransformer.from_config_name("vit_digits", depth=2)
         >>> images = keras.random.uniform((4, 8, 8, 1))
-        >>> tuple(model(images).shape)
+        >>> tuple(model(images).shape)  # logits of 10 classes
         (4, 10)
         >>> [s.shape for s in model.attention_scores(images)]  # one per block
         [(4, 4, 17, 17), (4, 4, 17, 17)]
+        >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        >>> model.compile("adam", loss, metrics=["accuracy"])
+        >>> history = model.fit(images, np.arange(4), epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['accuracy', 'loss']
     """
 
     def __init__(
@@ -470,6 +476,9 @@ def build(config_name, **overrides):
     """`VisionTransformer.from_config_name(config_name, **overrides)`.
 
     Examples:
-        >>> model = build("vit_cifar", depth=2)   # 32×32×3, patch 4, 10 classes
+        >>> from dl4keras.vit import build
+        >>> model = build("vit_cifar", depth=2)  # 32×32×3, patch 4, 10 classes
+        >>> model.image_size, model.patch_size, model.grid_size, model.depth
+        ((32, 32), (4, 4), (8, 8), 2)
     """
     return VisionTransformer.from_config_name(config_name, **overrides)

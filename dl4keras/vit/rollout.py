@@ -87,10 +87,15 @@ def attention_rollout(
         for the scores of a single example).
 
     Examples:
-        >>> model = build("vit_digits", depth=2)
+        >>> from dl4keras.vit import attention_rollout, build
+        >>> model = build("vit_digits", depth=2)  # 8×8 images, a 4×4 grid of patches
         >>> images = np.random.rand(3, 8, 8, 1).astype("float32")
-        >>> attention_rollout(model.attention_scores(images), grid_size=model.grid_size).shape
+        >>> maps = attention_rollout(model.attention_scores(images), grid_size=model.grid_size)
+        >>> maps.shape  # one heatmap per image
         (3, 4, 4)
+        >>> # The patches' shares of the class token: the rest stays with the token itself.
+        >>> bool(np.all(maps.sum(axis=(1, 2)) < 1))
+        True
     """
     rollout = rollout_matrix(scores, head_fusion=head_fusion, add_residual=add_residual)
     single = rollout.ndim == 2
