@@ -36,6 +36,7 @@ from dl4keras import (
     data,
     downloads,
     finetune,
+    gpt,
     hub,
     image_folder,
     layerwise_lr,
@@ -48,12 +49,13 @@ from dl4keras import (
 )
 from dl4keras._version import __version__
 from dl4keras.attention import MultiHeadAttention
-from dl4keras.transformer import TransformerEncoderBlock
+from dl4keras.transformer import TransformerDecoderBlock, TransformerEncoderBlock
 from dl4keras.vit import VisionTransformer
 
 __all__ = [
     "__version__",
     "MultiHeadAttention",
+    "TransformerDecoderBlock",
     "TransformerEncoderBlock",
     "VisionTransformer",
     "attention",
@@ -64,6 +66,7 @@ __all__ = [
     "data",
     "downloads",
     "finetune",
+    "gpt",
     "hub",
     "image_folder",
     "layerwise_lr",
@@ -78,11 +81,12 @@ __all__ = [
 
 
 def serializable_classes():
-    """The Keras-serializable classes of dl4keras, by registered name.
+    """The Keras-serializable objects of dl4keras (classes and functions), by registered name.
 
     Returns:
-        A dict mapping each registered name (e.g. `"dl4keras>VisionTransformer"`)
-        to its class: what `keras.models.load_model` finds after `import dl4keras`.
+        A dict mapping each registered name (e.g. `"dl4keras>VisionTransformer"`,
+        `"dl4keras>gelu_approximate"`) to its class or function: what
+        `keras.models.load_model` finds after `import dl4keras`.
 
     Examples:
         ```python

@@ -1,4 +1,4 @@
-"""Transformer building blocks: position encodings and the encoder block.
+"""Transformer building blocks: position encodings, the encoder and decoder blocks.
 
 - `sinusoidal_encoding` / `SinusoidalPositionEncoding`: the fixed encoding of
   "Attention Is All You Need" (Vaswani et al., 2017), for any length.
@@ -11,6 +11,10 @@
   during training (Huang et al., 2016; used by DeiT).
 - `TransformerEncoderBlock`: the pre-LayerNorm encoder block of ViT, built on
   `dl4keras.attention.MultiHeadAttention`.
+- `TransformerDecoderBlock`: the pre-LayerNorm decoder block of GPT (causal
+  self-attention) and, with `cross_attention=True`, of encoder-decoder
+  Transformers (cross-attention over an encoder sequence).
+- `gelu_approximate`: GELU's tanh approximation, the activation of GPT-2.
 
 Everything is written with `keras.ops`, honours the layer's dtype policy, and
 saves to `.keras` files.
@@ -30,7 +34,9 @@ __all__ = [
     "PositionEmbedding",
     "SinusoidalPositionEncoding",
     "StochasticDepth",
+    "TransformerDecoderBlock",
     "TransformerEncoderBlock",
+    "gelu_approximate",
     "interpolate_position_embeddings",
     "sinusoidal_encoding",
 ]
@@ -510,6 +516,159 @@ class StochasticDepth(keras.layers.Layer):
 
 
 # --------------------------------------------------------------------------
+# What the encoder and decoder blocks share
+# --------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="dl4keras")
+def gelu_approximate(x):
+    """GELU with the tanh approximation, the activation of GPT-2 and BERT's code.
+
+    `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, which differs from the exact
+    `x·Φ(x)` (`keras.activations.gelu`) by less than 1e-3. Blocks and models of
+    this package also accept it by name, `activation="gelu_approximate"`; the
+    function is registered, so layers using it save to `.keras` files.
+
+    Args:
+        x: Input tensor.
+
+    Returns:
+        A tensor of the same shape and dtype.
+
+    Examples:
+        >>> from dl4keras.transformer import gelu_approximate
+        >>> x = keras.ops.linspace(-3.0, 3.0, 7)
+        >>> exact = keras.activations.gelu(x)
+        >>> float(keras.ops.max(keras.ops.abs(gelu_approximate(x) - exact))) < 1e-3
+        True
+    """
+    return keras.activations.gelu(x, approximate=True)
+
+
+def _activation(value):
+    """`keras.activations.get`, plus the name `"gelu_approximate"`."""
+    if value == "gelu_approximate":
+        return gelu_approximate
+    return keras.activations.get(value)
+
+
+def _block_sizes(hidden_dim, num_heads, mlp_dim):
+    """The validated `(hidden_dim, num_heads, mlp_dim)` of a Transformer block."""
+    hidden_dim = _validation.positive_int("hidden_dim", hidden_dim)
+    num_heads = _validation.positive_int("num_heads", num_heads)
+    mlp_dim = _validation.positive_int("mlp_dim", mlp_dim)
+    if hidden_dim % num_heads:
+        raise ValueError(
+            f"`hidden_dim` must be divisible by `num_heads`: each head gets "
+            f"hidden_dim / num_heads features. Received: hidden_dim={hidden_dim}, "
+            f"num_heads={num_heads} ({hidden_dim} / {num_heads} = "
+            f"{hidden_dim / num_heads:g})"
+        )
+    return hidden_dim, num_heads, mlp_dim
+
+
+def _seeds(seed):
+    """`seed_of(i)`: the seed of a block's i-th random sublayer (None stays None)."""
+    return lambda i: None if seed is None else seed + i
+
+
+def _layer_norm(block, name):
+    return keras.layers.LayerNormalization(
+        epsilon=block.layer_norm_epsilon, dtype=block.dtype_policy, name=name
+    )
+
+
+def _attention(block, name, seed, use_bias=True):
+    """A `MultiHeadAttention` of `block.num_heads` heads over `block.hidden_dim` features."""
+    return MultiHeadAttention(
+        num_heads=block.num_heads,
+        key_dim=block.hidden_dim // block.num_heads,
+        dropout=block.attention_dropout,
+        use_bias=use_bias,
+        kernel_initializer=_clone_initializer(block.kernel_initializer),
+        seed=seed,
+        dtype=block.dtype_policy,
+        name=name,
+    )
+
+
+def _clone_initializer(initializer):
+    return initializers.get(initializers.serialize(initializer))
+
+
+def _add_mlp(block, use_bias, seed_of):
+    """Creates the MLP sublayers: `ln_2`, `dense_1`, `mlp_dropout_1`, `dense_2`, `mlp_dropout_2`."""
+    policy = block.dtype_policy
+    block.ln_2 = _layer_norm(block, "ln_2")
+    block.dense_1 = keras.layers.Dense(
+        block.mlp_dim,
+        activation=block.activation,
+        use_bias=use_bias,
+        kernel_initializer=_clone_initializer(block.kernel_initializer),
+        dtype=policy,
+        name="dense_1",
+    )
+    block.mlp_dropout_1 = keras.layers.Dropout(
+        block.dropout, seed=seed_of(2), dtype=policy, name="mlp_dropout_1"
+    )
+    block.dense_2 = keras.layers.Dense(
+        block.hidden_dim,
+        use_bias=use_bias,
+        kernel_initializer=_clone_initializer(block.kernel_initializer),
+        dtype=policy,
+        name="dense_2",
+    )
+    block.mlp_dropout_2 = keras.layers.Dropout(
+        block.dropout, seed=seed_of(3), dtype=policy, name="mlp_dropout_2"
+    )
+
+
+def _build_mlp(block, input_shape):
+    block.ln_2.build(input_shape)
+    block.dense_1.build(input_shape)
+    block.dense_2.build((*input_shape[:-1], block.mlp_dim))
+
+
+def _mlp(block, x, training):
+    """The MLP branch `dropout(dense_2(dropout(dense_1(ln_2(x)))))`, without the residual."""
+    y = block.ln_2(x)
+    y = block.dense_1(y)
+    y = block.mlp_dropout_1(y, training=training)
+    y = block.dense_2(y)
+    return block.mlp_dropout_2(y, training=training)
+
+
+def _check_features(name, shape, hidden_dim, what="inputs"):
+    """`shape` is `(batch, length, hidden_dim)`, else a `ValueError` naming `what`."""
+    shape = tuple(shape)
+    if len(shape) != 3:
+        raise ValueError(
+            f"`{name}` expects {what} of shape (batch, length, features). "
+            f"Received: {what}.shape={shape}"
+        )
+    if shape[-1] is not None and shape[-1] != hidden_dim:
+        raise ValueError(
+            f"`{name}` has hidden_dim={hidden_dim}, but the {what} "
+            f"have {shape[-1]} features. Received: {what}.shape={shape}"
+        )
+
+
+def _block_config(block):
+    """The configuration entries the encoder and decoder blocks share."""
+    return {
+        "hidden_dim": block.hidden_dim,
+        "num_heads": block.num_heads,
+        "mlp_dim": block.mlp_dim,
+        "dropout": block.dropout,
+        "attention_dropout": block.attention_dropout,
+        "layer_norm_epsilon": block.layer_norm_epsilon,
+        "activation": keras.activations.serialize(block.activation),
+        "kernel_initializer": initializers.serialize(block.kernel_initializer),
+        "seed": block.seed,
+    }
+
+
+# --------------------------------------------------------------------------
 # The encoder block
 # --------------------------------------------------------------------------
 
@@ -540,7 +699,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
         stochastic_depth: Drop-path rate of both residual branches (whole
             samples, training only); see `StochasticDepth`.
         layer_norm_epsilon: Epsilon of both LayerNormalizations.
-        activation: Activation of the MLP's hidden layer.
+        activation: Activation of the MLP's hidden layer (a Keras name,
+            `"gelu_approximate"` or a function).
         use_attention_bias: Whether the attention projections use biases.
         use_mlp_bias: Whether the MLP's dense layers use biases.
         kernel_initializer: Initializer of the dense kernels.
@@ -588,81 +748,34 @@ class TransformerEncoderBlock(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        hidden_dim = _validation.positive_int("hidden_dim", hidden_dim)
-        num_heads = _validation.positive_int("num_heads", num_heads)
-        mlp_dim = _validation.positive_int("mlp_dim", mlp_dim)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"`hidden_dim` must be divisible by `num_heads`: each head gets "
-                f"hidden_dim / num_heads features. Received: hidden_dim={hidden_dim}, "
-                f"num_heads={num_heads} ({hidden_dim} / {num_heads} = "
-                f"{hidden_dim / num_heads:g})"
-            )
+        hidden_dim, num_heads, mlp_dim = _block_sizes(hidden_dim, num_heads, mlp_dim)
         dropout = _validation.rate("dropout", dropout)
         attention_dropout = _validation.rate("attention_dropout", attention_dropout)
         stochastic_depth = _validation.rate("stochastic_depth", stochastic_depth)
         layer_norm_epsilon = _validation.positive_float("layer_norm_epsilon", layer_norm_epsilon)
         super().__init__(**kwargs)
         self.supports_masking = True
-        self.hidden_dim = int(hidden_dim)
-        self.num_heads = int(num_heads)
-        self.mlp_dim = int(mlp_dim)
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.mlp_dim = mlp_dim
         self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.stochastic_depth = stochastic_depth
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.activation = _activation(activation)
         self.use_attention_bias = bool(use_attention_bias)
         self.use_mlp_bias = bool(use_mlp_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.seed = seed
 
         policy = self.dtype_policy
-        init = initializers.serialize(self.kernel_initializer)
-
-        def seed_of(i):
-            return None if seed is None else seed + i
-
-        self.ln_1 = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_1"
-        )
-        self.mha = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=self.hidden_dim // self.num_heads,
-            dropout=attention_dropout,
-            use_bias=self.use_attention_bias,
-            kernel_initializer=initializers.get(init),
-            seed=seed_of(0),
-            dtype=policy,
-            name="mha",
-        )
+        seed_of = _seeds(seed)
+        self.ln_1 = _layer_norm(self, "ln_1")
+        self.mha = _attention(self, "mha", seed_of(0), use_bias=self.use_attention_bias)
         self.attention_output_dropout = keras.layers.Dropout(
             dropout, seed=seed_of(1), dtype=policy, name="dropout"
         )
-        self.ln_2 = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2"
-        )
-        self.dense_1 = keras.layers.Dense(
-            self.mlp_dim,
-            activation=self.activation,
-            use_bias=self.use_mlp_bias,
-            kernel_initializer=initializers.get(init),
-            dtype=policy,
-            name="dense_1",
-        )
-        self.mlp_dropout_1 = keras.layers.Dropout(
-            dropout, seed=seed_of(2), dtype=policy, name="mlp_dropout_1"
-        )
-        self.dense_2 = keras.layers.Dense(
-            self.hidden_dim,
-            use_bias=self.use_mlp_bias,
-            kernel_initializer=initializers.get(init),
-            dtype=policy,
-            name="dense_2",
-        )
-        self.mlp_dropout_2 = keras.layers.Dropout(
-            dropout, seed=seed_of(3), dtype=policy, name="mlp_dropout_2"
-        )
+        _add_mlp(self, self.use_mlp_bias, seed_of)
         self.drop_path_1 = StochasticDepth(
             stochastic_depth, seed=seed_of(4), dtype=policy, name="drop_path_1"
         )
@@ -670,22 +783,12 @@ class TransformerEncoderBlock(keras.layers.Layer):
             stochastic_depth, seed=seed_of(5), dtype=policy, name="drop_path_2"
         )
 
-    def _check_shape(self, shape):
-        _check_sequence_shape(self.name, shape)
-        if shape[-1] is not None and shape[-1] != self.hidden_dim:
-            raise ValueError(
-                f"`{self.name}` has hidden_dim={self.hidden_dim}, but the inputs "
-                f"have {shape[-1]} features. Received: inputs.shape={tuple(shape)}"
-            )
-
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        self._check_shape(input_shape)
+        _check_features(self.name, input_shape, self.hidden_dim)
         self.ln_1.build(input_shape)
         self.mha.build(input_shape, input_shape)
-        self.ln_2.build(input_shape)
-        self.dense_1.build(input_shape)
-        self.dense_2.build((*input_shape[:-1], self.mlp_dim))
+        _build_mlp(self, input_shape)
 
     def call(
         self,
@@ -695,7 +798,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         return_attention_scores=False,
         mask=None,
     ):
-        self._check_shape(tuple(inputs.shape))
+        _check_features(self.name, inputs.shape, self.hidden_dim)
         x = ops.cast(inputs, self.compute_dtype)
         y = self.ln_1(x)
         attention = self.mha(
@@ -711,13 +814,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             attention, scores = attention
         attention = self.attention_output_dropout(attention, training=training)
         x = x + self.drop_path_1(attention, training=training)
-
-        y = self.ln_2(x)
-        y = self.dense_1(y)
-        y = self.mlp_dropout_1(y, training=training)
-        y = self.dense_2(y)
-        y = self.mlp_dropout_2(y, training=training)
-        x = x + self.drop_path_2(y, training=training)
+        x = x + self.drop_path_2(_mlp(self, x, training), training=training)
         if return_attention_scores:
             return x, scores
         return x
@@ -742,20 +839,336 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        config.update(_block_config(self))
         config.update(
             {
-                "hidden_dim": self.hidden_dim,
-                "num_heads": self.num_heads,
-                "mlp_dim": self.mlp_dim,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
                 "stochastic_depth": self.stochastic_depth,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "activation": keras.activations.serialize(self.activation),
                 "use_attention_bias": self.use_attention_bias,
                 "use_mlp_bias": self.use_mlp_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "seed": self.seed,
             }
         )
         return config
+
+
+# --------------------------------------------------------------------------
+# The decoder block
+# --------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="dl4keras")
+class TransformerDecoderBlock(keras.layers.Layer):
+    """Pre-LayerNorm Transformer decoder block (the block of GPT).
+
+    ```
+    x = x + dropout(causal MHA(LN1(x)))             each token sees itself and the past
+    x = x + dropout(MHA(LN_cross(x), context))      only with cross_attention=True
+    x = x + MLP(LN2(x))                             MLP = Dense(mlp_dim, gelu) → dropout
+                                                          → Dense(hidden_dim) → dropout
+    ```
+
+    The self-attention is always causal: the output at position `t` depends
+    on the inputs at positions `0..t` only, so a stack of these blocks can be
+    trained to predict token `t + 1` at every position at once (a causal
+    language model, GPT). With `cross_attention=True` the block also attends
+    over a `context` sequence, the encoder's output in an encoder-decoder
+    Transformer (translation, summarisation); the context is not causally
+    masked, and is used as given (no LayerNorm: a pre-LN encoder normalises
+    its own output). Sublayers: `ln_1`, `mha` (self-attention), `ln_cross`,
+    `cross_mha` (cross-attention), `ln_2`, `dense_1`, `dense_2`, the names
+    of `TransformerEncoderBlock` plus the cross-attention; the layout is that
+    of KerasHub's `TransformerDecoder(normalize_first=True)`.
+
+    Keras masks (`Embedding(mask_zero=True)`) are not read: pass padding
+    masks explicitly.
+
+    Args:
+        hidden_dim: Feature size of the tokens (input, context and output).
+        num_heads: Number of attention heads; must divide `hidden_dim`.
+        mlp_dim: Hidden size of the MLP (usually `4 * hidden_dim`).
+        cross_attention: Whether the block has a cross-attention sublayer;
+            it must then be called with a `context`, and only then.
+        dropout: Dropout rate after each attention output and inside the MLP.
+        attention_dropout: Dropout rate on the attention weights.
+        layer_norm_epsilon: Epsilon of the LayerNormalizations.
+        activation: Activation of the MLP's hidden layer (a Keras name,
+            `"gelu_approximate"` for GPT-2's, or a function).
+        kernel_initializer: Initializer of the dense kernels.
+        seed: Optional integer seeding the dropouts.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        - `inputs`: Tensor of shape `(batch, T, hidden_dim)`.
+        - `context`: Tensor of shape `(batch, S, hidden_dim)`, the sequence
+          the cross-attention attends over; required with
+          `cross_attention=True`, refused without.
+        - `attention_mask`: Optional mask of the self-attention, combined
+          (logical and) with the causal mask: a padding mask of shape
+          `(batch, T)` (`True`/1 for real tokens; no token attends to a padded
+          one), or a full mask of shape `(batch, T, T)` (`True` where token
+          `t` may attend to token `s`). Outputs at padded positions carry no
+          meaning.
+        - `context_mask`: Optional padding mask of the context, shape
+          `(batch, S)`: no token attends to a padded context position.
+        - `training`: Python boolean: dropout is active only in training.
+        - `return_attention_scores`: If `True`, also return the attention
+          weights.
+
+    Returns:
+        The output, of shape `(batch, T, hidden_dim)`; with
+        `return_attention_scores=True` the tuple `(output, scores)`, `scores`
+        a dict: `scores["self"]` of shape `(batch, num_heads, T, T)` (zero
+        above the diagonal) and, with `cross_attention=True`,
+        `scores["cross"]` of shape `(batch, num_heads, T, S)`.
+
+    Raises:
+        ValueError: For invalid arguments, inputs or context that are not
+            `(batch, length, hidden_dim)`, a `context` without
+            `cross_attention` (or the reverse), and masks of the wrong shape.
+
+    Examples:
+        >>> from dl4keras.transformer import TransformerDecoderBlock
+        >>> block = TransformerDecoderBlock(hidden_dim=16, num_heads=2, mlp_dim=32)
+        >>> x = keras.random.normal((2, 5, 16))
+        >>> y, scores = block(x, return_attention_scores=True)
+        >>> tuple(y.shape), sorted(scores)
+        ((2, 5, 16), ['self'])
+        >>> (keras.ops.convert_to_numpy(scores["self"][0, 0]) > 0).astype(int)  # causal
+        array([[1, 0, 0, 0, 0],
+               [1, 1, 0, 0, 0],
+               [1, 1, 1, 0, 0],
+               [1, 1, 1, 1, 0],
+               [1, 1, 1, 1, 1]])
+        >>> # With cross-attention over an encoder's output, its last 2 positions padded:
+        >>> block = TransformerDecoderBlock(16, 2, 32, cross_attention=True)
+        >>> context = keras.random.normal((2, 7, 16))
+        >>> context_mask = np.array([[1, 1, 1, 1, 1, 0, 0]] * 2)
+        >>> y, scores = block(x, context, context_mask=context_mask, return_attention_scores=True)
+        >>> tuple(scores["cross"].shape)
+        (2, 2, 5, 7)
+        >>> float(keras.ops.max(scores["cross"][..., 5:]))  # padded positions get no weight
+        0.0
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        num_heads,
+        mlp_dim,
+        cross_attention=False,
+        dropout=0.0,
+        attention_dropout=0.0,
+        layer_norm_epsilon=1e-5,
+        activation="gelu",
+        kernel_initializer="glorot_uniform",
+        seed=None,
+        **kwargs,
+    ):
+        hidden_dim, num_heads, mlp_dim = _block_sizes(hidden_dim, num_heads, mlp_dim)
+        if not isinstance(cross_attention, bool):
+            raise _validation.invalid("cross_attention", "True or False", cross_attention)
+        dropout = _validation.rate("dropout", dropout)
+        attention_dropout = _validation.rate("attention_dropout", attention_dropout)
+        layer_norm_epsilon = _validation.positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        seed = _validation.optional_seed("seed", seed)
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.mlp_dim = mlp_dim
+        self.cross_attention = cross_attention
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.activation = _activation(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.seed = seed
+
+        policy = self.dtype_policy
+        seed_of = _seeds(seed)
+        self.ln_1 = _layer_norm(self, "ln_1")
+        self.mha = _attention(self, "mha", seed_of(0))
+        self.attention_output_dropout = keras.layers.Dropout(
+            dropout, seed=seed_of(1), dtype=policy, name="dropout"
+        )
+        if cross_attention:
+            self.ln_cross = _layer_norm(self, "ln_cross")
+            self.cross_mha = _attention(self, "cross_mha", seed_of(4))
+            self.cross_output_dropout = keras.layers.Dropout(
+                dropout, seed=seed_of(5), dtype=policy, name="cross_dropout"
+            )
+        _add_mlp(self, True, seed_of)
+
+    # ----------------------------------------------------------- checking
+
+    def _check(self, inputs_shape, context_shape=None, attention_mask=None, context_mask=None):
+        """Clear errors for inputs, context and masks that do not fit the block."""
+        inputs_shape = tuple(inputs_shape)
+        _check_features(self.name, inputs_shape, self.hidden_dim)
+        if context_shape is not None and not self.cross_attention:
+            raise ValueError(
+                f"`{self.name}` was built with cross_attention=False and takes no "
+                "`context`; build it with cross_attention=True to attend over an "
+                f"encoder sequence. Received: context.shape={tuple(context_shape)}"
+            )
+        if context_shape is None and self.cross_attention:
+            raise ValueError(
+                f"`{self.name}` was built with cross_attention=True: call it with a "
+                "`context`, the encoder sequence of shape (batch, S, "
+                f"{self.hidden_dim}). Received: context=None"
+            )
+        if context_shape is not None:
+            _check_features(self.name, context_shape, self.hidden_dim, what="context")
+        batch, length = inputs_shape[:2]
+        if attention_mask is not None:
+            shape = tuple(attention_mask.shape)
+            if len(shape) == 2:
+                fits = _fits(shape, (batch, length))
+            else:
+                fits = len(shape) == 3 and _fits(shape, (batch, length, length))
+            if not fits:
+                raise ValueError(
+                    "`attention_mask` must be a padding mask of shape (batch, T) = "
+                    f"{(batch, length)} or a full mask of shape (batch, T, T) = "
+                    f"{(batch, length, length)}. Received: attention_mask.shape={shape}"
+                )
+        if context_mask is not None:
+            shape = tuple(context_mask.shape)
+            if context_shape is None:
+                raise ValueError(
+                    "`context_mask` is the padding mask of the `context`, but no "
+                    f"context was given. Received: context_mask.shape={shape}"
+                )
+            want = (context_shape[0], context_shape[1])
+            if len(shape) != 2 or not _fits(shape, want):
+                raise ValueError(
+                    f"`context_mask` must be the padding mask of the context, shape "
+                    f"(batch, S) = {want}. Received: context_mask.shape={shape}"
+                )
+
+    # -------------------------------------------------------------- build
+
+    def build(
+        self,
+        inputs_shape,
+        context_shape=None,
+        attention_mask_shape=None,
+        context_mask_shape=None,
+    ):
+        inputs_shape = tuple(inputs_shape)
+        _check_features(self.name, inputs_shape, self.hidden_dim)
+        self.ln_1.build(inputs_shape)
+        self.mha.build(inputs_shape, inputs_shape)
+        if self.cross_attention:
+            if context_shape is None:
+                context_shape = (None, None, self.hidden_dim)
+            _check_features(self.name, context_shape, self.hidden_dim, what="context")
+            self.ln_cross.build(inputs_shape)
+            self.cross_mha.build(inputs_shape, tuple(context_shape))
+        _build_mlp(self, inputs_shape)
+
+    # --------------------------------------------------------------- call
+
+    def call(
+        self,
+        inputs,
+        context=None,
+        attention_mask=None,
+        context_mask=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        self._check(
+            inputs.shape,
+            None if context is None else context.shape,
+            attention_mask,
+            context_mask,
+        )
+        padding_mask = full_mask = None
+        if attention_mask is not None:
+            if len(attention_mask.shape) == 2:
+                padding_mask = attention_mask
+            else:
+                full_mask = attention_mask
+        scores = {}
+        x = ops.cast(inputs, self.compute_dtype)
+
+        y = self.ln_1(x)
+        attention = self.mha(
+            y,
+            y,
+            value_mask=padding_mask,
+            attention_mask=full_mask,
+            use_causal_mask=True,
+            return_attention_scores=return_attention_scores,
+            training=training,
+        )
+        if return_attention_scores:
+            attention, scores["self"] = attention
+        x = x + self.attention_output_dropout(attention, training=training)
+
+        if self.cross_attention:
+            y = self.ln_cross(x)
+            attention = self.cross_mha(
+                y,
+                ops.cast(context, self.compute_dtype),
+                value_mask=context_mask,
+                return_attention_scores=return_attention_scores,
+                training=training,
+            )
+            if return_attention_scores:
+                attention, scores["cross"] = attention
+            x = x + self.cross_output_dropout(attention, training=training)
+
+        x = x + _mlp(self, x, training)
+        if return_attention_scores:
+            return x, scores
+        return x
+
+    # ------------------------------------------------------ shapes, config
+
+    def compute_output_shape(
+        self,
+        inputs_shape,
+        context_shape=None,
+        attention_mask_shape=None,
+        context_mask_shape=None,
+    ):
+        return tuple(inputs_shape)
+
+    def compute_output_spec(
+        self,
+        inputs,
+        context=None,
+        attention_mask=None,
+        context_mask=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        shape = tuple(inputs.shape)
+        self._check(shape, None if context is None else context.shape, attention_mask, context_mask)
+        output = keras.KerasTensor(shape, dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return output
+        batch, length = shape[:2]
+        scores = {
+            "self": keras.KerasTensor(
+                (batch, self.num_heads, length, length), dtype=self.compute_dtype
+            )
+        }
+        if self.cross_attention:
+            scores["cross"] = keras.KerasTensor(
+                (batch, self.num_heads, length, context.shape[1]), dtype=self.compute_dtype
+            )
+        return output, scores
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(_block_config(self))
+        config["cross_attention"] = self.cross_attention
+        return config
+
+
+def _fits(shape, want):
+    """Whether a static `shape` equals `want`, unknown (None) dimensions matching anything."""
+    return len(shape) == len(want) and all(
+        a is None or b is None or a == b for a, b in zip(shape, want)
+    )

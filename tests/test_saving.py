@@ -17,7 +17,7 @@ SAVE = textwrap.dedent(
     import numpy as np
     import keras
     import dl4keras
-    from dl4keras import backbones, dann, layerwise_lr, transformer, vit
+    from dl4keras import backbones, dann, gpt, layerwise_lr, transformer, vit
 
     keras.utils.set_random_seed(0)
     out = sys.argv[1]
@@ -41,6 +41,14 @@ SAVE = textwrap.dedent(
         "MultiHeadAttention": lambda: (mha(), (2, 5, 8)),
         "TransformerEncoderBlock": lambda: (
             wrap(transformer.TransformerEncoderBlock(8, 2, 16), (5, 8)), (2, 5, 8)),
+        "TransformerDecoderBlock": lambda: (
+            wrap(transformer.TransformerDecoderBlock(8, 2, 16), (5, 8)), (2, 5, 8)),
+        "gelu_approximate": lambda: (
+            wrap(keras.layers.Dense(3, activation=transformer.gelu_approximate), (6,)), (2, 6)),
+        # Token ids, not normal floats: a builder may return the inputs themselves.
+        "GPT": lambda: (
+            gpt.GPT(20, 8, 8, 1, 2, 16, activation="gelu_approximate"),
+            rng.integers(0, 20, size=(2, 8)).astype("int32")),
         "SinusoidalPositionEncoding": lambda: (
             with_kernel(transformer.SinusoidalPositionEncoding(), (5, 8)), (2, 5, 8)),
         "PositionEmbedding": lambda: (
@@ -84,7 +92,7 @@ SAVE = textwrap.dedent(
     manifest = {}
     for name, build in sorted(builders.items()):
         model, shape = build()
-        x = rng.normal(size=shape).astype("float32")
+        x = shape if isinstance(shape, np.ndarray) else rng.normal(size=shape).astype("float32")
         y = np.asarray(model(x, training=False))
         np.save(f"{out}/{name}.x.npy", x)
         np.save(f"{out}/{name}.y.npy", y)

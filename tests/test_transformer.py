@@ -1,4 +1,4 @@
-"""Tests for dl4keras.transformer: position encodings, drop path, the encoder block."""
+"""Tests for dl4keras.transformer: position encodings, drop path, the encoder and decoder blocks."""
 
 import math
 
@@ -11,7 +11,9 @@ from dl4keras.transformer import (
     PositionEmbedding,
     SinusoidalPositionEncoding,
     StochasticDepth,
+    TransformerDecoderBlock,
     TransformerEncoderBlock,
+    gelu_approximate,
     interpolate_position_embeddings,
     sinusoidal_encoding,
 )
@@ -269,3 +271,190 @@ def test_block_keras_padding_mask():
     assert np.asarray(block.compute_mask(x, embed.compute_mask(tokens))).tolist() == [
         [True, True, True, False, False]
     ]
+
+
+# ----------------------------------------------------------- the decoder block
+
+
+def max_diff(a, b):
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+def test_decoder_is_causal_and_the_test_can_fail():
+    """Changing tokens after t leaves outputs at 0..t unchanged; not so without the causal mask."""
+    block = TransformerDecoderBlock(16, 2, 32)
+    x = rand(2, 6, 16)
+    y = block(x)
+    # The same weights in an encoder block: the same computation, no causal mask.
+    encoder = TransformerEncoderBlock(16, 2, 32, layer_norm_epsilon=1e-5)
+    encoder(x)
+    encoder.set_weights(block.get_weights())
+    tril = np.tril(np.ones((1, 6, 6), bool))
+    assert max_diff(encoder(x, attention_mask=tril), y) <= 1e-5  # causal encoder = decoder
+    for t in range(5):
+        changed = x.copy()
+        changed[:, t + 1 :] = rand(2, 5 - t, 16, seed=t + 1)
+        assert max_diff(block(changed)[:, : t + 1], y[:, : t + 1]) <= 1e-6
+        assert max_diff(block(changed)[:, t + 1 :], y[:, t + 1 :]) > 1e-3
+        assert max_diff(encoder(changed)[:, : t + 1], encoder(x)[:, : t + 1]) > 1e-3
+
+
+def test_decoder_is_pre_norm_with_cross_attention():
+    """By hand: x + causal MHA(LN1 x), + MHA(LN_cross ·, context), + MLP(LN2 ·)."""
+    block = TransformerDecoderBlock(8, 2, 16, cross_attention=True)
+    x, context = rand(2, 4, 8), rand(2, 3, 8, seed=1)
+    y = block(x, context)
+    h = block.ln_1(x)
+    h = x + np.asarray(block.mha(h, h, use_causal_mask=True))
+    h = h + np.asarray(block.cross_mha(block.ln_cross(h), context))
+    expected = h + np.asarray(block.dense_2(block.dense_1(block.ln_2(h))))
+    assert max_diff(y, expected) <= 1e-5
+
+
+def test_decoder_scores_and_masks():
+    block = TransformerDecoderBlock(8, 2, 16)
+    x = rand(2, 5, 8)
+    y, scores = block(x, return_attention_scores=True)
+    assert sorted(scores) == ["self"] and scores["self"].shape == (2, 2, 5, 5)
+    assert max_diff(y, block(x)) <= 1e-5  # fused and step-by-step paths agree
+    upper = ~np.tril(np.ones((5, 5), bool))
+    assert np.all(np.asarray(scores["self"])[..., upper] == 0.0)
+    # A padding mask (batch, T): no token attends to the padded ones.
+    padding = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    _, scores = block(x, attention_mask=padding, return_attention_scores=True)
+    assert np.all(np.asarray(scores["self"])[1, :, :, 3:] == 0.0)
+    np.testing.assert_allclose(np.asarray(scores["self"]).sum(-1), 1.0, atol=1e-5)
+    # A full mask (batch, T, T) is combined with the causal mask.
+    full = np.ones((2, 5, 5), bool)
+    full[:, 2:, 0] = False  # tokens 2.. may not look at token 0
+    out, scores = block(x, attention_mask=full, return_attention_scores=True)
+    scores = np.asarray(scores["self"])
+    assert np.all(scores[:, :, 2:, 0] == 0.0) and np.all(scores[..., upper] == 0.0)
+    assert max_diff(out, block(x, attention_mask=full)) <= 1e-5
+
+
+def test_decoder_cross_attention_honours_the_context_padding_mask():
+    block = TransformerDecoderBlock(8, 2, 16, cross_attention=True)
+    x, context = rand(2, 4, 8), rand(2, 6, 8, seed=1)
+    context_mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], bool)
+    y, scores = block(x, context, context_mask=context_mask, return_attention_scores=True)
+    assert scores["self"].shape == (2, 2, 4, 4) and scores["cross"].shape == (2, 2, 4, 6)
+    assert np.all(np.asarray(scores["cross"])[0, ..., 4:] == 0.0)
+    changed = context.copy()
+    changed[0, 4:] = rand(2, 8, seed=2)  # only padded positions change
+    assert max_diff(block(x, changed, context_mask=context_mask), y) <= 1e-6
+    assert max_diff(block(x, changed), block(x, context)) > 1e-3  # without the mask it shows
+    changed[0, 0] += 1.0  # a real position
+    assert max_diff(block(x, changed, context_mask=context_mask)[0], y[0]) > 1e-3
+
+
+def test_decoder_serialization_roundtrip_in_a_model(tmp_path):
+    block = TransformerDecoderBlock(
+        8,
+        2,
+        16,
+        cross_attention=True,
+        dropout=0.1,
+        attention_dropout=0.1,
+        layer_norm_epsilon=1e-6,
+        activation="gelu_approximate",
+        kernel_initializer="he_normal",
+        seed=3,
+    )
+    inputs, context = keras.Input((None, 8)), keras.Input((6, 8))
+    padding, context_mask = keras.Input((None,), dtype="int32"), keras.Input((6,), dtype="int32")
+    outputs = block(inputs, context, attention_mask=padding, context_mask=context_mask)
+    model = keras.Model([inputs, context, padding, context_mask], outputs)
+    data = [
+        rand(2, 5, 8),
+        rand(2, 6, 8, seed=1),
+        np.ones((2, 5), "int32"),
+        np.ones((2, 6), "int32"),
+    ]
+    data[3][0, 4:] = 0
+    model.save(tmp_path / "decoder.keras")
+    loaded = keras.saving.load_model(tmp_path / "decoder.keras", safe_mode=True)
+    assert max_diff(model(data), loaded(data)) == 0.0
+    config = loaded.layers[-1].get_config()
+    assert config["cross_attention"] is True and config["layer_norm_epsilon"] == 1e-6
+    assert loaded.layers[-1].activation is gelu_approximate
+    assert (
+        TransformerDecoderBlock.from_config(block.get_config()).get_config() == block.get_config()
+    )
+
+
+def test_decoder_shapes_symbolic_and_mixed_precision():
+    block = TransformerDecoderBlock(8, 2, 16, cross_attention=True)
+    out, scores = block(keras.Input((None, 8)), keras.Input((7, 8)), return_attention_scores=True)
+    assert out.shape == (None, None, 8)
+    assert scores["self"].shape == (None, 2, None, None) and scores["cross"].shape == (
+        None,
+        2,
+        None,
+        7,
+    )
+    assert block.compute_output_shape((2, 5, 8), (2, 7, 8)) == (2, 5, 8)
+    mixed = TransformerDecoderBlock(8, 2, 16, cross_attention=True, dtype="mixed_float16")
+    y, scores = mixed(rand(2, 3, 8), rand(2, 4, 8), return_attention_scores=True)
+    assert y.dtype == "float16" and scores["cross"].dtype == "float16"
+    assert all(w.dtype == "float32" for w in mixed.weights)
+
+
+def test_decoder_dropout_in_training_only():
+    block = TransformerDecoderBlock(8, 2, 16, dropout=0.5, attention_dropout=0.5, seed=1)
+    x = rand(2, 4, 8)
+    assert max_diff(block(x), block(x, training=False)) == 0.0
+    assert max_diff(block(x, training=True), block(x)) > 1e-3
+
+
+def test_decoder_bad_arguments():
+    with pytest.raises(ValueError, match=r"hidden_dim=10, num_heads=3 \(10 / 3 = 3.33333\)"):
+        TransformerDecoderBlock(10, 3, 16)
+    with pytest.raises(ValueError, match="cross_attention='yes'"):
+        TransformerDecoderBlock(8, 2, 16, cross_attention="yes")
+    with pytest.raises(ValueError, match="attention_dropout=1.0"):
+        TransformerDecoderBlock(8, 2, 16, attention_dropout=1.0)
+    with pytest.raises(ValueError, match="mlp_dim=0"):
+        TransformerDecoderBlock(8, 2, 0)
+    with pytest.raises(ValueError, match="seed=1.5"):
+        TransformerDecoderBlock(8, 2, 16, seed=1.5)
+
+
+@pytest.mark.parametrize("symbolic", [False, True], ids=["eager", "symbolic"])
+def test_decoder_bad_shapes(symbolic):
+    def tensor(*shape, dtype="float32"):
+        if symbolic:
+            return keras.Input(shape[1:], batch_size=shape[0], dtype=dtype)
+        return np.zeros(shape, dtype)
+
+    plain = TransformerDecoderBlock(8, 2, 16)
+    cross = TransformerDecoderBlock(8, 2, 16, cross_attention=True)
+    x, context = tensor(2, 5, 8), tensor(2, 6, 8)
+    with pytest.raises(ValueError, match="cross_attention=False and takes no `context`"):
+        plain(x, context)
+    with pytest.raises(ValueError, match="cross_attention=True: call it with a `context`"):
+        cross(x)
+    with pytest.raises(ValueError, match=r"hidden_dim=8, but the inputs have 6 features"):
+        plain(tensor(2, 5, 6))
+    with pytest.raises(ValueError, match=r"hidden_dim=8, but the context have 4 features"):
+        cross(x, tensor(2, 6, 4))
+    with pytest.raises(ValueError, match=r"shape \(batch, length, features\)"):
+        plain(tensor(2, 8))
+    with pytest.raises(ValueError, match=r"`attention_mask` must be .*\(batch, T\) = \(2, 5\)"):
+        plain(x, attention_mask=tensor(2, 4, dtype="int32"))
+    with pytest.raises(ValueError, match=r"\(batch, T, T\) = \(2, 5, 5\)"):
+        plain(x, attention_mask=tensor(2, 5, 6, dtype="bool"))
+    with pytest.raises(ValueError, match=r"`context_mask` must be .*\(batch, S\) = \(2, 6\)"):
+        cross(x, context, context_mask=tensor(2, 5, dtype="int32"))
+    with pytest.raises(ValueError, match="no context was given"):
+        plain(x, context_mask=tensor(2, 6, dtype="int32"))
+
+
+def test_gelu_approximate():
+    x = np.linspace(-4, 4, 33).astype("float32")
+    tanh = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    np.testing.assert_allclose(np.asarray(gelu_approximate(x)), tanh, atol=1e-6)
+    assert 1e-5 < max_diff(gelu_approximate(x), keras.activations.gelu(x)) < 1e-3
+    block = TransformerEncoderBlock(8, 2, 16, activation="gelu_approximate")
+    assert block.dense_1.activation is gelu_approximate
+    assert TransformerEncoderBlock.from_config(block.get_config()).activation is gelu_approximate
