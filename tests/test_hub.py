@@ -1,11 +1,23 @@
-"""Tests for dl4keras.hub on the real pretrained all-MiniLM-L6-v2 (offline)."""
+"""Tests for dl4keras.hub on the real pretrained all-MiniLM-L6-v2 (offline).
+
+`load_text_encoder`'s loading path is also tested on tiny random BERT checkpoints the
+tests write themselves, as a local folder and as a cached `hf://` model; the suite runs
+with sockets blocked (pytest-socket), so the unavailable cases are the offline ones.
+"""
+
+import json
+import shutil
+import time
+import types
 
 import keras
 import keras_hub
 import numpy as np
 import pytest
+from huggingface_hub import constants as hf_constants
+from safetensors.numpy import save_file
 
-from dl4keras import hub
+from dl4keras import downloads, hub
 from dl4keras.attention import MultiHeadAttention
 
 SENTENCES = [
@@ -27,6 +39,12 @@ def minilm():
 @pytest.fixture(scope="module")
 def reference_embeddings(minilm):
     return hub.sentence_embeddings(*minilm, SENTENCES)
+
+
+@pytest.fixture(scope="module")
+def text_encoder():
+    """The offline MiniLM as KerasHub's TextEmbedder, loaded once; tests must not modify it."""
+    return hub.load_text_encoder(sequence_length=SEQUENCE_LENGTH)
 
 
 def encoder_blocks(backbone):
@@ -87,12 +105,16 @@ def test_sentence_embeddings_are_sensible(reference_embeddings):
     assert np.argsort(-similarity[0])[1] == 1
 
 
-def test_sentence_embeddings_match_keras_hub_text_embedder(minilm, reference_embeddings):
-    """KerasHub's own mean-pooling + L2 head on the same backbone agrees."""
-    backbone, preprocessor = minilm
-    embedder = keras_hub.models.BertTextEmbedder(backbone=backbone, preprocessor=None)
-    theirs = keras.ops.convert_to_numpy(embedder(preprocessor(SENTENCES)))
-    np.testing.assert_allclose(reference_embeddings, theirs, atol=1e-5)
+def test_sentence_embeddings_match_keras_hub_text_embedder(text_encoder, reference_embeddings):
+    """The teaching version equals KerasHub's TextEmbedder loaded by load_text_encoder."""
+    built_in = text_encoder.predict(SENTENCES, verbose=0)
+    by_hand = hub.sentence_embeddings(text_encoder.backbone, text_encoder.preprocessor, SENTENCES)
+    max_diff = float(np.abs(by_hand - built_in).max())
+    print(f"MiniLM, sentence_embeddings vs TextEmbedder: max abs difference {max_diff:.3g}")
+    assert built_in.shape == by_hand.shape == (len(SENTENCES), 384)
+    assert max_diff <= 1e-5
+    # ... and load_minilm's backbone and preprocessor give the same numbers.
+    np.testing.assert_allclose(reference_embeddings, built_in, atol=1e-5)
 
 
 def test_sentence_embeddings_batching_and_padding(minilm, reference_embeddings):
@@ -102,6 +124,312 @@ def test_sentence_embeddings_batching_and_padding(minilm, reference_embeddings):
     np.testing.assert_allclose(batched, reference_embeddings, atol=1e-5)
     with pytest.raises(ValueError, match="`sentences`"):
         hub.sentence_embeddings(*minilm, [])
+    with pytest.raises(ValueError, match="`batch_size`"):
+        hub.sentence_embeddings(*minilm, SENTENCES, batch_size=0)
+
+
+# ---------------------------------------------------------------- load_text_encoder
+
+WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "mat", "park", "."]
+TINY = {"hidden": 8, "heads": 2, "layers": 2, "intermediate": 16, "positions": 16}
+
+
+def write_tiny_bert(folder, pooling="mean", normalize=True, sentence_transformers=True, seed=0):
+    """A random 2-layer BERT in Hugging Face format, with sentence-transformers files.
+
+    Tensor names as sentence-transformers saves them (no `bert.` prefix, LayerNorm
+    weight/bias). Returns the tensors written.
+    """
+    rng = np.random.default_rng(seed)
+    h, i, p = TINY["hidden"], TINY["intermediate"], TINY["positions"]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+
+    def normal(*shape):
+        return (0.5 * rng.normal(size=shape)).astype("float32")
+
+    tensors = {
+        "embeddings.word_embeddings.weight": normal(len(vocab), h),
+        "embeddings.position_embeddings.weight": normal(p, h),
+        "embeddings.token_type_embeddings.weight": normal(2, h),
+        "embeddings.LayerNorm.weight": 1 + normal(h),
+        "embeddings.LayerNorm.bias": normal(h),
+        "pooler.dense.weight": normal(h, h),
+        "pooler.dense.bias": normal(h),
+    }
+    for layer in range(TINY["layers"]):
+        prefix = f"encoder.layer.{layer}."
+        for name in ("query", "key", "value"):  # torch Linear: (out, in)
+            tensors[f"{prefix}attention.self.{name}.weight"] = normal(h, h)
+            tensors[f"{prefix}attention.self.{name}.bias"] = normal(h)
+        tensors.update(
+            {
+                f"{prefix}attention.output.dense.weight": normal(h, h),
+                f"{prefix}attention.output.dense.bias": normal(h),
+                f"{prefix}attention.output.LayerNorm.weight": 1 + normal(h),
+                f"{prefix}attention.output.LayerNorm.bias": normal(h),
+                f"{prefix}intermediate.dense.weight": normal(i, h),
+                f"{prefix}intermediate.dense.bias": normal(i),
+                f"{prefix}output.dense.weight": normal(h, i),
+                f"{prefix}output.dense.bias": normal(h),
+                f"{prefix}output.LayerNorm.weight": 1 + normal(h),
+                f"{prefix}output.LayerNorm.bias": normal(h),
+            }
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(folder / "model.safetensors"))
+    config = {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "vocab_size": len(vocab),
+        "hidden_size": h,
+        "num_hidden_layers": TINY["layers"],
+        "num_attention_heads": TINY["heads"],
+        "intermediate_size": i,
+        "max_position_embeddings": p,
+        "type_vocab_size": 2,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12,
+        "pad_token_id": 0,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    if sentence_transformers:
+        modules = [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {
+                "idx": 1,
+                "name": "1",
+                "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling",
+            },
+        ]
+        if normalize:
+            modules.append(
+                {
+                    "idx": 2,
+                    "name": "2",
+                    "path": "2_Normalize",
+                    "type": "sentence_transformers.models.Normalize",
+                }
+            )
+        (folder / "modules.json").write_text(json.dumps(modules))
+        (folder / "1_Pooling").mkdir(exist_ok=True)
+        (folder / "1_Pooling" / "config.json").write_text(
+            json.dumps(
+                {
+                    "word_embedding_dimension": h,
+                    "pooling_mode_cls_token": pooling == "cls",
+                    "pooling_mode_mean_tokens": pooling == "mean",
+                    "pooling_mode_max_tokens": pooling == "max",
+                }
+            )
+        )
+        (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 12}))
+    return tensors
+
+
+TINY_SENTENCES = ["The cat sat on the mat.", "A dog ran.", "The dog sat in the park."]
+
+
+def assert_weights_are_the_checkpoints(backbone, tensors):
+    embeddings = backbone.get_layer("token_embedding").embeddings
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(embeddings), tensors["embeddings.word_embeddings.weight"]
+    )
+    query = backbone.get_layer("transformer_layer_1")._self_attention_layer.query_dense.kernel
+    expected = tensors["encoder.layer.1.attention.self.query.weight"].T.reshape(8, 2, 4)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(query), expected)
+
+
+def test_load_text_encoder_reads_a_hugging_face_folder(tmp_path):
+    tensors = write_tiny_bert(tmp_path / "tiny")
+    embedder = hub.load_text_encoder(tmp_path / "tiny", sequence_length=10)
+    assert isinstance(embedder, keras_hub.models.TextEmbedder)
+    assert isinstance(embedder, keras_hub.models.BertTextEmbedder)
+    assert (embedder.pooling_mode, embedder.normalize) == ("mean", True)
+    assert embedder.backbone.num_layers == 2 and embedder.backbone.hidden_dim == 8
+    assert_weights_are_the_checkpoints(embedder.backbone, tensors)
+
+    inputs = embedder.preprocessor(TINY_SENTENCES)
+    assert tuple(inputs["token_ids"].shape) == (3, 10)
+    # [CLS] the cat sat on the mat . [SEP], with the test's vocabulary (lower-cased).
+    ids = keras.ops.convert_to_numpy(inputs["token_ids"])[0].tolist()
+    assert ids == [2, 5, 7, 9, 11, 5, 12, 14, 3, 0]
+
+    built_in = embedder.predict(TINY_SENTENCES, verbose=0)
+    by_hand = hub.sentence_embeddings(embedder.backbone, embedder.preprocessor, TINY_SENTENCES)
+    np.testing.assert_allclose(np.linalg.norm(built_in, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(by_hand, built_in, atol=1e-5)
+    # A str path works as well as a Path; None keeps the checkpoint's max_seq_length.
+    again = hub.load_text_encoder(str(tmp_path / "tiny"), sequence_length=None)
+    assert again.preprocessor.sequence_length == 12
+
+
+@pytest.mark.parametrize(
+    "pooling, normalize, files",
+    [("cls", False, True), ("max", True, True), ("mean", True, False)],
+    ids=["cls-unnormalised", "max", "no-sentence-transformers-files"],
+)
+def test_pooling_and_normalisation_come_from_the_checkpoint(tmp_path, pooling, normalize, files):
+    write_tiny_bert(tmp_path / "tiny", pooling, normalize, sentence_transformers=files)
+    embedder = hub.load_text_encoder(tmp_path / "tiny", sequence_length=10)
+    # Without modules.json and 1_Pooling/config.json, KerasHub's defaults: mean + L2.
+    assert (embedder.pooling_mode, embedder.normalize) == (pooling, normalize)
+    inputs = embedder.preprocessor(TINY_SENTENCES)
+    tokens = keras.ops.convert_to_numpy(embedder.backbone(inputs)["sequence_output"])
+    real = keras.ops.convert_to_numpy(inputs["padding_mask"]).astype(bool)
+    if pooling == "cls":
+        expected = tokens[:, 0]
+    elif pooling == "max":
+        expected = np.where(real[..., None], tokens, -np.inf).max(axis=1)
+    else:
+        expected = (tokens * real[..., None]).sum(1) / real.sum(1, keepdims=True)
+    if normalize:
+        expected = expected / np.linalg.norm(expected, axis=-1, keepdims=True)
+    got = embedder.predict(TINY_SENTENCES, verbose=0)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_load_text_encoder_default_is_the_offline_minilm(text_encoder, minilm):
+    assert isinstance(text_encoder, keras_hub.models.BertTextEmbedder)
+    assert (text_encoder.pooling_mode, text_encoder.normalize) == ("mean", True)
+    assert text_encoder.preprocessor.sequence_length == SEQUENCE_LENGTH
+    assert text_encoder.backbone.num_layers == 6 and text_encoder.backbone.hidden_dim == 384
+    ours = text_encoder.backbone.get_layer("token_embedding").embeddings
+    theirs = minilm[0].get_layer("token_embedding").embeddings
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs)
+    )
+
+
+def test_load_text_encoder_bad_arguments(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"`sequence_length` must be None .* Received: sequence_length=2"
+    ):
+        hub.load_text_encoder(sequence_length=2)
+    with pytest.raises(ValueError, match="sequence_length=True"):
+        hub.load_text_encoder(sequence_length=True)
+    with pytest.raises(TypeError, match="`name_or_path` must be None"):
+        hub.load_text_encoder(42)
+    with pytest.raises(FileNotFoundError, match="not an existing folder"):
+        hub.load_text_encoder(tmp_path / "missing")
+    # An 'org/name' that is no folder: the message suggests the hf:// handle.
+    with pytest.raises(FileNotFoundError, match="pass 'hf://sentence-transformers/x'"):
+        hub.load_text_encoder("sentence-transformers/x")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="folder without config.json"):
+        hub.load_text_encoder(tmp_path / "empty")
+    with pytest.raises(
+        ValueError, match="neither a folder nor a KerasHub preset.*all_minilm_l6_v2_en"
+    ):
+        hub.load_text_encoder("no_such_preset")
+    with pytest.raises(ValueError, match="'hf://org/name'"):
+        hub.load_text_encoder("hf://not a repo")
+    write_tiny_bert(tmp_path / "tiny")
+    with pytest.raises(ValueError, match="at most 16, the number of position embeddings"):
+        hub.load_text_encoder(tmp_path / "tiny", sequence_length=32)
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache folder, used by huggingface_hub for this test."""
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def cache_snapshot(cache, repo_id, source):
+    """Lays out `source` as huggingface_hub caches revision `main` of `repo_id`."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(source, repo / "snapshots" / commit)
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+def test_hf_handle_offline_and_not_cached_fails_at_once_with_one_clear_error(hf_cache):
+    start = time.perf_counter()
+    with pytest.raises(hub.WeightsUnavailableError) as info:
+        hub.load_text_encoder("hf://sentence-transformers/all-MiniLM-L12-v2")
+    elapsed = time.perf_counter() - start
+    print(f"hf:// offline, not cached: {type(info.value).__name__} after {elapsed:.2f} s")
+    assert elapsed < 30
+    error = info.value
+    assert isinstance(error, downloads.ResourceUnavailableError) and isinstance(error, OSError)
+    message = str(error)
+    assert message.startswith(
+        "Text encoder 'hf://sentence-transformers/all-MiniLM-L12-v2' is not available"
+    )
+    assert str(hf_cache / "models--sentence-transformers--all-MiniLM-L12-v2") in message
+    assert "https://huggingface.co cannot be reached" in message
+    assert "run once with internet access" in message and "hub.load_text_encoder()" in message
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+def test_hf_handle_offline_loads_the_cached_copy(tmp_path, hf_cache):
+    tensors = write_tiny_bert(tmp_path / "tiny", pooling="cls", normalize=False)
+    cache_snapshot(hf_cache, "someone/tiny-bert", tmp_path / "tiny")
+    embedder = hub.load_text_encoder("hf://someone/tiny-bert", sequence_length=8)
+    assert (embedder.pooling_mode, embedder.normalize) == ("cls", False)
+    assert_weights_are_the_checkpoints(embedder.backbone, tensors)
+    assert embedder.predict(TINY_SENTENCES, verbose=0).shape == (3, 8)
+
+
+def test_hf_offline_mode_is_not_probed(tmp_path, hf_cache, monkeypatch):
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hub, "_unreachable", lambda url: pytest.fail("probed in offline mode"))
+    with pytest.raises(hub.WeightsUnavailableError, match="HF_HUB_OFFLINE is set"):
+        hub.load_text_encoder("hf://someone/tiny-bert")
+    write_tiny_bert(tmp_path / "tiny")
+    cache_snapshot(hf_cache, "someone/tiny-bert", tmp_path / "tiny")
+    embedder = hub.load_text_encoder("hf://someone/tiny-bert", sequence_length=8)
+    assert embedder.backbone.hidden_dim == 8
+
+
+def test_hf_handle_online_is_keras_hubs_download(monkeypatch):
+    calls = []
+    loaded = types.SimpleNamespace(preprocessor=None)  # stands in for the downloaded model
+    monkeypatch.setattr(hub, "_unreachable", lambda url: None)
+    monkeypatch.setattr(
+        keras_hub.models.TextEmbedder, "from_preset", lambda preset: calls.append(preset) or loaded
+    )
+    assert hub.load_text_encoder("hf://someone/tiny-bert") is loaded
+    assert calls == ["hf://someone/tiny-bert"]
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+def test_preset_offline_and_not_cached_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    start = time.perf_counter()
+    with pytest.raises(hub.WeightsUnavailableError) as info:
+        hub.load_text_encoder("all_minilm_l6_v2_en")
+    assert time.perf_counter() - start < 30
+    message = str(info.value)
+    assert message.startswith("Text encoder preset 'all_minilm_l6_v2_en' is not available")
+    assert str(tmp_path / "kagglehub") in message and "api.kaggle.com" in message
+    assert "(the same checkpoint as this preset)" in message
+    assert isinstance(info.value.__cause__, Exception)  # KerasHub's own error, chained
+
+
+def test_preset_errors_pass_through_when_kaggle_is_reachable(monkeypatch):
+    monkeypatch.setattr(hub, "_unreachable", lambda url: None)
+
+    def broken(preset):
+        raise ValueError("a real problem with the preset")
+
+    monkeypatch.setattr(keras_hub.models.TextEmbedder, "from_preset", broken)
+    with pytest.raises(ValueError, match="a real problem with the preset"):
+        hub.load_text_encoder("all_minilm_l6_v2_en")
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+def test_unreachable_names_the_reason():
+    # Under pytest-socket every connection is refused: the reason says so, at once.
+    reason = hub._unreachable("https://huggingface.co")
+    assert reason is not None and "SocketBlockedError" in reason
 
 
 # ---------------------------------------------------------------- swapping attention
