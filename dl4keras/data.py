@@ -17,6 +17,17 @@ tutorials, tests and the documentation site run without a network:
   (``"plain"``), in colour on a plain coloured background (``"colour"``) or
   in colour on photo clutter (``"clutter"``).
 
+Text (Tutorial 05), snapshots of text that ships with Python (PSF licence)
+and questions written for dl4keras:
+
+* `python_topics`: the Python reference manual's 79 topics, one string per
+  split, for language modelling (`python_topics_dict`: topic by topic).
+* `stdlib_docstrings`: first sentences of standard-library docstrings in five
+  classes ("files", "numbers", ...), a text-classification task with a fixed
+  train/test split.
+* `search_queries`: hand-written questions over 195 short documents, each with
+  its answer, for semantic search.
+
 Online (the ``full`` profile), `load_cifar100` downloads CIFAR-100 once and
 then loads it offline from the cache.
 
@@ -463,3 +474,230 @@ def load_cifar100(label_mode="fine", directory=None, url=CIFAR100_URL):
 
     names = read("meta")[f"{label_mode}_label_names".encode()]
     return split("train"), split("test"), [n.decode() for n in names]
+
+
+# ---------------------------------------------------------------- text (Tutorial 05)
+#
+# Three offline text data sets in dl4keras/assets/text/: snapshots of text that
+# ships with Python (PSF licence; see the LICENSE and README there), taken by
+# tools/snapshot_text_data.py, and search queries written by hand. The snapshot,
+# not the running Python, is the data: it is the same on every Python version.
+
+TEXT_DIR = "assets/text"
+"""Where the text snapshots live, relative to the package."""
+
+TOPIC_SPLITS = ("train", "validation", "all")
+"""The splits of `python_topics`."""
+
+TOPIC_SEPARATOR = "\n\n"
+"""What `python_topics` puts between two topics (each topic ends with a newline)."""
+
+
+@functools.cache
+def _text_asset(name):
+    """The parsed JSON of one text snapshot file (``.json`` or ``.json.gz``)."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / TEXT_DIR / name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FileNotFoundError(
+            f"The text snapshot {path} is missing ({exc}). It ships with dl4keras: "
+            "reinstall the package, or run `python tools/snapshot_text_data.py` in a "
+            "checkout of the repository to rebuild it."
+        ) from exc
+    return json.loads(gzip.decompress(data) if name.endswith(".gz") else data)
+
+
+def python_topics_dict(split="all"):
+    """The Python reference topics of `python_topics` as a dict, topic name -> text.
+
+    Args:
+        split: ``"train"``, ``"validation"`` or ``"all"`` (see `python_topics`).
+
+    Returns:
+        A new dict mapping each topic name of the split to its text, in
+        order of name.
+
+    Examples:
+        >>> from dl4keras.data import python_topics_dict
+        >>> topics = python_topics_dict("validation")
+        >>> list(topics)
+        ['attribute-references', 'calls', 'formatstrings', 'objects', 'strings', 'yield']
+        >>> print(topics["calls"][:11])
+        Calls
+        *****
+    """
+    _validation.one_of("split", split, TOPIC_SPLITS)
+    snapshot = _text_asset("python_topics.json.gz")
+    topics = snapshot["topics"]
+    names = sorted(topics)
+    validation = set(snapshot["validation_topics"])
+    keep = {
+        "all": names,
+        "train": [n for n in names if n not in validation],
+        "validation": [n for n in names if n in validation],
+    }[split]
+    return {name: topics[name] for name in keep}
+
+
+def python_topics(split="train"):
+    """Text of the Python reference manual, for language modelling, as one string.
+
+    The 79 topics of `pydoc_data.topics` (what ``help("assert")`` or
+    ``help("for")`` shows: statements, expressions, data model, built-in
+    types; about 465,000 characters of English and Python code, almost all
+    ASCII), snapshotted from Python 3.11.7 so that the text is the same on
+    every Python version. Licence: PSF.
+
+    The split is by topic, fixed: 6 topics (``attribute-references``,
+    ``calls``, ``formatstrings``, ``objects``, ``strings``, ``yield``;
+    47,767 characters) are ``"validation"``, the other 73 ``"train"``
+    (417,357 characters). Topics that share a paragraph (``"else"`` and
+    ``"if"`` are the same page; ``"compound"`` repeats ``"for"`` and
+    ``"try"``) are always on the same side, so no paragraph of the
+    validation text is in the training text and validation loss measures
+    generalisation to unseen pages. (The rule: of the groups of such topics
+    in order of name, every 10th from the 6th is validation; see
+    ``tools/snapshot_text_data.py``.)
+
+    Args:
+        split: ``"train"``, ``"validation"`` or ``"all"`` (465,126 characters).
+
+    Returns:
+        A `str`: the split's topics in order of name, joined by
+        `TOPIC_SEPARATOR` (a blank line).
+
+    Examples:
+        >>> from dl4keras.data import python_topics
+        >>> train, validation = python_topics("train"), python_topics("validation")
+        >>> len(train), len(validation), len(python_topics("all"))
+        (417357, 47767, 465126)
+        >>> print(train[:45])
+        The "assert" statement
+        **********************
+        >>> len(set(train.encode("utf-8")))  # distinct bytes: a byte vocabulary fits
+        105
+    """
+    return TOPIC_SEPARATOR.join(python_topics_dict(split).values())
+
+
+def _docstring_examples(split):
+    _validation.one_of("split", split, SPLITS)
+    snapshot = _text_asset("stdlib_docstrings.json")
+    rows = [r for r in snapshot["examples"] if split == "all" or r["split"] == split]
+    return rows, list(snapshot["class_names"])
+
+
+def stdlib_docstrings(split="train"):
+    """A text-classification task: which part of the standard library is this docstring from?
+
+    Each example is the first sentence of the docstring of a Python
+    standard-library function, class, method or property, labelled by the
+    area of the library it belongs to (five classes):
+
+    * ``"dates and times"``: `datetime`, `time`, `calendar`, `zoneinfo`;
+    * ``"files"``: `os` (its file and directory functions), `os.path`,
+      `shutil`, `pathlib`, `glob`, `fnmatch`, `tempfile`, `filecmp`, `stat`,
+      `zipfile`, `tarfile`;
+    * ``"networking"``: `socket`, `ssl`, `urllib`, `http`, `smtplib`,
+      `ftplib`, `poplib`, `imaplib`, `ipaddress`, `email`;
+    * ``"numbers"``: `math`, `cmath`, `statistics`, `decimal`, `fractions`,
+      `random`, `numbers`;
+    * ``"text"``: the `str` methods, `string`, `re`, `textwrap`, `difflib`,
+      `unicodedata`, `html`, `codecs`.
+
+    498 examples: 100 per class (98 for "dates and times"), with a fixed,
+    stratified split of 299 ``"train"`` (59 or 60 per class) and 199
+    ``"test"`` (39 or 40 per class). Objects whose names end alike
+    (`math.sqrt`, `decimal.Decimal.sqrt`) are always on the same side, so
+    near-twin sentences never straddle the split. Sentences that name a
+    module in code (``re.match()``, ``time.localtime()``, which would give
+    the label away), very short ones, signatures and duplicates were dropped;
+    where an area had more than 100 sentences, its modules took turns, so
+    that no big module dominates. Snapshotted from Python 3.11.7 by
+    ``tools/snapshot_text_data.py``, which states every rule. Licence: PSF.
+
+    Args:
+        split: ``"train"``, ``"test"`` or ``"all"``.
+
+    Returns:
+        Tuple `(texts, labels, class_names)`: a list of strings, an int64
+        array of indices into `class_names`, and the list of the five class
+        names. The order is fixed and shuffled (classes mixed).
+
+    Examples:
+        >>> from dl4keras.data import stdlib_docstrings
+        >>> texts, labels, class_names = stdlib_docstrings("train")
+        >>> len(texts), labels.shape, labels.dtype
+        (299, (299,), dtype('int64'))
+        >>> class_names
+        ['dates and times', 'files', 'networking', 'numbers', 'text']
+        >>> texts[0], class_names[labels[0]]
+        ('Return the square root of x.', 'numbers')
+        >>> np.bincount(stdlib_docstrings("test")[1]).tolist()
+        [39, 40, 40, 40, 40]
+    """
+    rows, class_names = _docstring_examples(split)
+    labels = np.asarray([class_names.index(r["label"]) for r in rows], dtype="int64")
+    return [r["text"] for r in rows], labels, class_names
+
+
+def stdlib_docstring_names(split="train"):
+    """The qualified names of the objects whose docstrings `stdlib_docstrings` returns.
+
+    Args:
+        split: ``"train"``, ``"test"`` or ``"all"``.
+
+    Returns:
+        A list of strings such as ``"math.sqrt"``, aligned with the texts of
+        `stdlib_docstrings(split)`.
+
+    Examples:
+        >>> from dl4keras.data import stdlib_docstring_names, stdlib_docstrings
+        >>> names, (texts, _, _) = stdlib_docstring_names("test"), stdlib_docstrings("test")
+        >>> len(names) == len(texts), names[0]
+        (True, 'textwrap.TextWrapper')
+    """
+    return [r["name"] for r in _docstring_examples(split)[0]]
+
+
+def search_queries():
+    """A semantic-search test set: questions, documents, and the right document for each.
+
+    The 195 documents are the first docstring sentences of well-known
+    standard-library objects (all five areas of `stdlib_docstrings`), each
+    prefixed with the object's name, e.g. ``"math.sqrt: Return the square
+    root of x."``; no two of them answer the same everyday question (of two
+    objects that do the same thing, like `os.remove` and `os.unlink`, only
+    one is there). The 74 queries are written by hand for dl4keras as a
+    learner would ask them, in other words than the document's
+    (``"How do I get the square root of a number?"``, ``"Draw a raffle
+    winner from a list of names."`` -> `random.choice`), and were not tuned
+    against any model.
+
+    Returns:
+        Tuple `(queries, documents, answers)`: two lists of strings and an
+        int64 array, `answers[i]` the index into `documents` of the answer to
+        `queries[i]`.
+
+    Examples:
+        >>> from dl4keras.data import search_queries
+        >>> queries, documents, answers = search_queries()
+        >>> len(queries), len(documents), answers.dtype
+        (74, 195, dtype('int64'))
+        >>> print(queries[0], "->", documents[answers[0]])
+        How can I make my program pause for two seconds? -> time.sleep: Delay execution
+        for a given number of seconds.
+    """
+    documents = _text_asset("search_documents.json")["documents"]
+    index = {d["name"]: i for i, d in enumerate(documents)}
+    rows = _text_asset("search_queries.json")["queries"]
+    return (
+        [r["query"] for r in rows],
+        [f"{d['name']}: {d['text']}" for d in documents],
+        np.asarray([index[r["answer"]] for r in rows], dtype="int64"),
+    )
