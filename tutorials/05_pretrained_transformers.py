@@ -110,18 +110,18 @@ for piece, i, m in zip(pieces, ids, mask):
 #   model can be trained to predict token $t+1$ without seeing it;
 # - **cross-attention** (the encoder–decoder of the original Transformer,
 #   T5, translation): each *decoder* token attends to every *encoder*
-#   token, e.g. a German output word to the English input sentence.
+#   token, e.g. a French output word to the English input sentence.
 #
-# The masks for our sentence, computed (True = may attend):
+# The masks for our sentence with its padding, computed (1 = may attend;
+# rows are the attending tokens, columns the attended ones):
 
 # %%
 real = mask.astype(bool)
-n = int(real.sum())
-tokens = pieces[:n]
-bidirectional = real[:n, None] & real[None, :n]
-causal = np.tril(np.ones((n, n), bool))
-target = ["[BOS]", "Tok", "##enizer", "splits"]  # a decoder's output so far
-cross = np.ones((len(target), n), bool)
+tokens = pieces
+bidirectional = real[:, None] & real[None, :]
+causal = bidirectional & np.tril(np.ones((len(real), len(real)), bool))
+target = ["[BOS]", "Les", "token", "##iseurs"]  # a French decoder's output so far
+cross = np.ones((len(target), 1), bool) & real[None, :]  # every real encoder token
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
 for ax, (name, m, rows) in zip(
     axes,
