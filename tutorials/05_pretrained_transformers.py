@@ -55,7 +55,7 @@ from keras import ops
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from dl4keras import check, data, gpt, hub, profiles, results, viz
+from dl4keras import check, data, gpt, hub, lm, profiles, results, viz
 from dl4keras.transformer import (
     PositionEmbedding,
     TransformerDecoderBlock,
@@ -193,15 +193,10 @@ print(f"training text {len(train_ids):,} bytes, validation {len(val_ids):,} byte
 print(repr(train_text[:160]))
 
 
-def windows(ids, count, length, seed):
-    """`count` random windows of `length + 1` tokens: inputs and next-token targets."""
-    starts = np.random.default_rng(seed).integers(0, len(ids) - length - 1, count)
-    chunks = np.stack([ids[s : s + length + 1] for s in starts])
-    return chunks[:, :-1], chunks[:, 1:]
-
-
-x_train, y_train = windows(train_ids, GPT_STEPS * BATCH, SEQ, seed=0)
-x_val, y_val = windows(val_ids, profiles.choose(smoke=16, docs=256, full=1024), SEQ, seed=1)
+# Training examples are random windows of the text; the targets are the
+# same windows shifted by one token (`dl4keras.lm.windows`).
+x_train, y_train = lm.windows(train_ids, GPT_STEPS * BATCH, SEQ, seed=0)
+x_val, y_val = lm.windows(val_ids, profiles.choose(smoke=16, docs=256, full=1024), SEQ, seed=1)
 
 # %% [markdown]
 # **Baselines.** A model is only as good as what it beats. The *unigram*
@@ -211,14 +206,9 @@ x_val, y_val = windows(val_ids, profiles.choose(smoke=16, docs=256, full=1024), 
 # of equally likely choices the model is, on average, hesitating between.
 
 # %%
-counts = np.bincount(train_ids, minlength=256) + 1.0
-unigram = counts / counts.sum()
-pairs = np.ones((256, 256))
-np.add.at(pairs, (train_ids[:-1], train_ids[1:]), 1.0)
-bigram = pairs / pairs.sum(axis=1, keepdims=True)
 perplexity = {
-    "unigram": float(np.exp(-np.log(unigram[val_ids]).mean())),
-    "bigram": float(np.exp(-np.log(bigram[val_ids[:-1], val_ids[1:]]).mean())),
+    name: lm.ngram_perplexity(train_ids, val_ids, order, vocabulary_size=256)
+    for name, order in (("unigram", 1), ("bigram", 2))
 }
 print({k: round(v, 2) for k, v in perplexity.items()})
 
@@ -330,21 +320,11 @@ for name, row in leakage.items():
 # KerasHub implements them all as *samplers*; `gpt.generate` drives them.
 # One sample says little, so we generate several per strategy and measure
 # the **repetition rate** (share of 4-byte strings that already occurred
-# earlier in the same sample) and **distinct-2** (share of distinct word
-# pairs).
+# earlier in the same sample, `dl4keras.lm.repetition_rate`) and
+# **distinct-2** (share of distinct word pairs, `dl4keras.lm.distinct_n`).
 
 
 # %%
-def repetition_rate(text, n=4):
-    grams = [text[i : i + n] for i in range(len(text) - n + 1)]
-    return 1.0 - len(set(grams)) / max(1, len(grams))
-
-
-def distinct_2(texts):
-    pairs = [tuple(w[i : i + 2]) for w in (t.split() for t in texts) for i in range(len(w) - 1)]
-    return len(set(pairs)) / max(1, len(pairs))
-
-
 SAMPLERS = {
     "greedy": "greedy",
     "top-k (k=10)": keras_hub.samplers.TopKSampler(k=10),
@@ -356,8 +336,8 @@ decoding = {}
 for name, sampler in SAMPLERS.items():
     texts = [t[len(prompt) :] for t in sample(model, sampler, seed=0, count=count)]
     decoding[name] = {
-        "repetition": float(np.mean([repetition_rate(t) for t in texts])),
-        "distinct-2": distinct_2(texts),
+        "repetition": float(np.mean([lm.repetition_rate(t, n=4) for t in texts])),
+        "distinct-2": lm.distinct_n(texts, n=2),
     }
     print(
         f"{name:16s} repetition {decoding[name]['repetition']:.2f}  "
@@ -389,20 +369,10 @@ def mask_by_hand(ids, rng, rate=0.15):
     return masked, chosen
 
 
-def rates(original, masked, chosen):
-    picked = chosen.sum()
-    return {
-        "chosen": float(chosen.mean()),
-        "[MASK]": float((masked[chosen] == MASK_ID).sum() / picked),
-        "random": float(((masked != original) & (masked != MASK_ID))[chosen].sum() / picked),
-        "unchanged": float((masked[chosen] == original[chosen]).sum() / picked),
-    }
-
-
-mlm_windows, _ = windows(train_ids, MLM_STEPS * BATCH, MLM_SEQ, seed=2)
-mlm_val_windows, _ = windows(val_ids, len(x_val), MLM_SEQ, seed=3)
+mlm_windows, _ = lm.windows(train_ids, MLM_STEPS * BATCH, MLM_SEQ, seed=2)
+mlm_val_windows, _ = lm.windows(val_ids, len(x_val), MLM_SEQ, seed=3)
 sample_ids = mlm_windows[:512]
-by_hand = rates(sample_ids, *mask_by_hand(sample_ids, np.random.default_rng(0)))
+by_hand = lm.mask_rates(sample_ids, *mask_by_hand(sample_ids, np.random.default_rng(0)), MASK_ID)
 generator = keras_hub.layers.MaskedLMMaskGenerator(
     vocabulary_size=MLM_VOCAB,
     mask_selection_rate=0.15,
@@ -411,14 +381,8 @@ generator = keras_hub.layers.MaskedLMMaskGenerator(
     unselectable_token_ids=[],
 )
 keras.utils.set_random_seed(0)  # the generator draws from the global seed
-out = generator(sample_ids)
-library_masked = ops.convert_to_numpy(out["token_ids"])
-positions = ops.convert_to_numpy(out["mask_positions"])
-weights = ops.convert_to_numpy(out["mask_weights"]).astype(bool)
-library_chosen = np.zeros_like(sample_ids, bool)
-rows = np.repeat(np.arange(len(sample_ids)), positions.shape[1])
-library_chosen[rows[weights.ravel()], positions.ravel()[weights.ravel()]] = True
-keras_rates = rates(sample_ids, library_masked, library_chosen)
+library_masked, _, library_chosen = lm.masked_lm_targets(sample_ids, generator(sample_ids))
+keras_rates = lm.mask_rates(sample_ids, library_masked, library_chosen > 0, MASK_ID)
 print("by hand: ", {k: round(v, 3) for k, v in by_hand.items()})
 print("KerasHub:", {k: round(v, 3) for k, v in keras_rates.items()})
 
@@ -449,17 +413,15 @@ def masked_lm(seed, causal):
 
 
 def mlm_batch(ids, seed):
+    """Masked inputs, original labels and weights (1 at the chosen positions)."""
     keras.utils.set_random_seed(seed)
-    out = {k: ops.convert_to_numpy(v) for k, v in generator(ids).items()}
-    weights = np.zeros(ids.shape, "float32")
-    rows = np.repeat(np.arange(len(ids)), out["mask_positions"].shape[1])
-    weights[rows, out["mask_positions"].ravel()] = out["mask_weights"].ravel()
-    return out["token_ids"], ids, weights
+    return lm.masked_lm_targets(ids, generator(ids))
 
 
 mlm_train = mlm_batch(mlm_windows, seed=0)
 mlm_val = mlm_batch(mlm_val_windows, seed=1)
-mlm = {"unigram": float((mlm_val[1] == np.argmax(counts))[mlm_val[2] > 0].mean())}
+most_frequent = np.bincount(train_ids).argmax()
+mlm = {"unigram": float((mlm_val[1] == most_frequent)[mlm_val[2] > 0].mean())}
 start = time.perf_counter()
 for causal_mask in (False, True):
     name = "causal mask" if causal_mask else "bidirectional"
