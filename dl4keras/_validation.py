@@ -83,6 +83,17 @@ def positive_int_tuple(name, value, allow_none=False):
     return tuple(int(v) for v in value)
 
 
+def heads_divide(hidden_dim, num_heads):
+    """Raises a `ValueError` unless `num_heads` divides `hidden_dim` (each head's share)."""
+    if hidden_dim % num_heads:
+        raise ValueError(
+            f"`hidden_dim` must be divisible by `num_heads`: each head gets "
+            f"hidden_dim / num_heads features. Received: hidden_dim={hidden_dim}, "
+            f"num_heads={num_heads} ({hidden_dim} / {num_heads} = "
+            f"{hidden_dim / num_heads:g})"
+        )
+
+
 def one_of(name, value, allowed):
     """`value` if it is in `allowed`, else a `ValueError` listing the allowed values."""
     if value not in allowed:

@@ -557,13 +557,7 @@ def _block_sizes(hidden_dim, num_heads, mlp_dim):
     hidden_dim = _validation.positive_int("hidden_dim", hidden_dim)
     num_heads = _validation.positive_int("num_heads", num_heads)
     mlp_dim = _validation.positive_int("mlp_dim", mlp_dim)
-    if hidden_dim % num_heads:
-        raise ValueError(
-            f"`hidden_dim` must be divisible by `num_heads`: each head gets "
-            f"hidden_dim / num_heads features. Received: hidden_dim={hidden_dim}, "
-            f"num_heads={num_heads} ({hidden_dim} / {num_heads} = "
-            f"{hidden_dim / num_heads:g})"
-        )
+    _validation.heads_divide(hidden_dim, num_heads)
     return hidden_dim, num_heads, mlp_dim
 
 

@@ -176,13 +176,7 @@ class VisionTransformer(keras.Model):
                     f"not divisible by {p} ({size} / {p} = {size / p:g}). Received: "
                     f"image_size={image_size}, patch_size={patch_size}"
                 )
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"`hidden_dim` must be divisible by `num_heads`: each head gets "
-                f"hidden_dim / num_heads features. Received: hidden_dim={hidden_dim}, "
-                f"num_heads={num_heads} ({hidden_dim} / {num_heads} = "
-                f"{hidden_dim / num_heads:g})"
-            )
+        _validation.heads_divide(hidden_dim, num_heads)
         if include_top and not _validation.is_positive_int(num_classes):
             raise _validation.invalid(
                 "num_classes", "a positive integer when include_top=True", num_classes
