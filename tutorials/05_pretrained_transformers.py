@@ -277,15 +277,19 @@ print("after training:", repr(sample(model)[0]))
 
 
 # %%
-def leaky_lm(seed):
+def encoder_lm(seed, vocabulary, length, width, causal=False):
+    """Two encoder blocks over token + position embeddings, a score per vocabulary entry.
+
+    Without `causal`, every position sees the whole window.
+    """
     keras.utils.set_random_seed(seed)
-    tokens = keras.Input((SEQ,), dtype="int32")
-    embedding = keras.layers.Embedding(256, 128)
-    h = PositionEmbedding(SEQ)(embedding(tokens))
+    tokens = keras.Input((length,), dtype="int32")
+    h = PositionEmbedding(length)(keras.layers.Embedding(vocabulary, width)(tokens))
+    attention_mask = np.tril(np.ones((length, length), bool))[None] if causal else None
     for _ in range(2):
-        h = TransformerEncoderBlock(128, 4, 256)(h)  # no mask: sees the future
+        h = TransformerEncoderBlock(width, 4, 2 * width)(h, attention_mask=attention_mask)
     h = keras.layers.LayerNormalization(epsilon=1e-5)(h)
-    return keras.Model(tokens, keras.layers.Dense(256)(h))
+    return keras.Model(tokens, keras.layers.Dense(vocabulary)(h))
 
 
 def last_position_loss(model, x, y):
@@ -294,7 +298,7 @@ def last_position_loss(model, x, y):
     return float(-logp[np.arange(len(y)), y[:, -1]].mean())
 
 
-leaky = leaky_lm(0)  # the same training as the GPT: data, steps, schedule
+leaky = encoder_lm(0, 256, SEQ, 128)  # no mask; trained as the GPT: data, steps, schedule
 leaky.compile(keras.optimizers.AdamW(cosine(GPT_STEPS)), lm_loss())
 start = time.perf_counter()
 leaky.fit(x_train, y_train, batch_size=BATCH, epochs=1, verbose=0)
@@ -401,17 +405,6 @@ print("KerasHub:", {k: round(v, 3) for k, v in keras_rates.items()})
 
 
 # %%
-def masked_lm(seed, causal):
-    keras.utils.set_random_seed(seed)
-    tokens = keras.Input((MLM_SEQ,), dtype="int32")
-    h = PositionEmbedding(MLM_SEQ)(keras.layers.Embedding(MLM_VOCAB, 96)(tokens))
-    attention_mask = np.tril(np.ones((MLM_SEQ, MLM_SEQ), bool))[None] if causal else None
-    for _ in range(2):
-        h = TransformerEncoderBlock(96, 4, 192)(h, attention_mask=attention_mask)
-    h = keras.layers.LayerNormalization(epsilon=1e-5)(h)
-    return keras.Model(tokens, keras.layers.Dense(MLM_VOCAB)(h))
-
-
 def mlm_batch(ids, seed):
     """Masked inputs, original labels and weights (1 at the chosen positions)."""
     keras.utils.set_random_seed(seed)
@@ -427,7 +420,7 @@ for causal_mask in (False, True):
     name = "causal mask" if causal_mask else "bidirectional"
     scores = []
     for seed in SEEDS[:2]:
-        net = masked_lm(seed, causal_mask)
+        net = encoder_lm(seed, MLM_VOCAB, MLM_SEQ, 96, causal=causal_mask)
         net.compile(keras.optimizers.AdamW(cosine(MLM_STEPS)), lm_loss())
         net.fit(mlm_train[0], mlm_train[1], sample_weight=mlm_train[2], batch_size=BATCH, verbose=0)
         predicted = np.argmax(net.predict(mlm_val[0], batch_size=64, verbose=0), -1)
