@@ -726,10 +726,11 @@ plt.show()
 # %% [markdown]
 # **Full profile (online, GPU).** With internet access the same code runs
 # real checkpoints: GPT-2's weights (`gpt2_base_en`) in our from-scratch
-# `GPT`, a few-shot prompt, a KerasHub BERT classifier preset, and any
-# `hf://` checkpoint through `hub.load_text_encoder("hf://...")`. In the
-# smoke profile this cell runs on a tiny random backbone so that its code is
-# tested; in the docs profile (offline) it says what it would do.
+# `GPT`, a few-shot prompt, a KerasHub BERT classifier fine-tuned on SST-2
+# (`bert_tiny_en_uncased_sst2`), and any `hf://` checkpoint through
+# `hub.load_text_encoder("hf://...")`. In the smoke profile these cells run
+# on a tiny random backbone and on the offline MiniLM folder, so that their
+# code is tested; in the docs profile (offline) they say what they would do.
 
 # %%
 if PROFILE == "full":
@@ -770,6 +771,36 @@ elif PROFILE == "smoke":
     print("dry run:", gpt.generate(tiny_gpt, np.array([[1, 2, 3]]), max_length=8)[0])
 else:
     print("The full profile loads gpt2_base_en (about 500 MB) and needs internet.")
+
+
+# %%
+def sentiment(classifier, sentences):
+    """Each sentence with the classifier's probability of its second class."""
+    probabilities = ops.convert_to_numpy(ops.softmax(classifier.predict(sentences, verbose=0)))
+    for sentence, p in zip(sentences, probabilities[:, 1]):
+        print(f"{p:.2f}  {sentence}")
+
+
+reviews = ["A warm, funny and moving film.", "Two hours of my life I will never get back."]
+if PROFILE == "docs":
+    print("The full profile runs bert_tiny_en_uncased_sst2 and an hf:// encoder (internet).")
+else:
+    # Full: a preset fine-tuned on SST-2 (class 1 = positive) and the Hub's own
+    # MiniLM. Smoke: the same calls on the offline folder, with a random head.
+    if PROFILE == "full":
+        sst2 = keras_hub.models.BertTextClassifier.from_preset("bert_tiny_en_uncased_sst2")
+        handle = "hf://sentence-transformers/all-MiniLM-L6-v2"
+    else:
+        sst2 = keras_hub.models.BertTextClassifier.from_preset(
+            str(hub.minilm_path()), num_classes=2
+        )
+        handle = str(hub.minilm_path())
+    sentiment(sst2, reviews)
+    online = hub.load_text_encoder(handle).predict(reviews, verbose=0)
+    offline = hub.load_text_encoder().predict(reviews, verbose=0)
+    print(
+        f"{handle}: max abs difference to the offline MiniLM {np.abs(online - offline).max():.1e}"
+    )
 
 # %% [markdown]
 # ## Results
