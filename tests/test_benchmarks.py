@@ -32,3 +32,23 @@ def test_vit_dry_run_needs_the_mixed_precision_mode(capsys):
     with pytest.raises(SystemExit):
         _load("vit").main(["--dry-run"])
     assert "--dry-run checks the --gpu-mixed-precision mode" in capsys.readouterr().err
+
+
+def test_training_quick_mode_reports_both_ratios(capsys):
+    ratios = _load("training").main(["--quick"])
+    assert set(ratios) == {
+        "throughput mixed_bfloat16 / float32",
+        "peak memory accumulated / full",
+    }
+    assert all(math.isfinite(r) and r > 0 for r in ratios.values())
+    out = capsys.readouterr().out
+    assert "QUICK" in out and "Summary" in out
+    for line in ("float32", "mixed_bfloat16", "floor", "gradient_accumulation_steps=4"):
+        assert line in out
+    assert "ratio accumulated / full (peak - floor)" in out
+
+
+def test_training_memory_batch_must_split_into_micro_batches(capsys):
+    with pytest.raises(SystemExit):
+        _load("training").main(["--memory-batch-size", "30", "--accumulation-steps", "4"])
+    assert "must be a multiple of --accumulation-steps" in capsys.readouterr().err
