@@ -17,7 +17,7 @@ SAVE = textwrap.dedent(
     import numpy as np
     import keras
     import dl4keras
-    from dl4keras import backbones, dann, gpt, layerwise_lr, transformer, vit
+    from dl4keras import backbones, dann, ensemble, gpt, layerwise_lr, training, transformer, vit
 
     keras.utils.set_random_seed(0)
     out = sys.argv[1]
@@ -68,6 +68,11 @@ SAVE = textwrap.dedent(
         "DANN": lambda: (
             dann.DANN(keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)]), 3),
             (2, 6)),
+        "Ensemble": lambda: (
+            ensemble.Ensemble(
+                [keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)]) for _ in range(2)],
+                method="weighted", weights=[1.0, 2.0], from_logits=True),
+            (2, 6)),
         "Preprocess": lambda: (
             with_kernel(backbones.Preprocess("caffe"), (4, 4, 3)), (2, 4, 4, 3)),
     }
@@ -83,6 +88,16 @@ SAVE = textwrap.dedent(
         model.compile(optimizer, "mse")
         model.fit(rng.normal(size=(8, 6)), rng.normal(size=(8, 3)), epochs=1, verbose=0)
         return model, (2, 6)
+
+    def compiled_with(schedule):
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
+        model.compile(keras.optimizers.Adam(schedule), "mse")
+        model.fit(rng.normal(size=(8, 6)), rng.normal(size=(8, 3)), epochs=1, verbose=0)
+        return model, (2, 6)
+
+    builders["OneCycle"] = lambda: compiled_with(training.OneCycle(1e-2, total_steps=10))
+    builders["PerUpdateSchedule"] = lambda: compiled_with(
+        training.PerUpdateSchedule(training.OneCycle(1e-2, total_steps=10), 2))
 
     registered = {name.split(">", 1)[1] for name in dl4keras.serializable_classes()}
     missing = registered - set(builders) - {"LayerwiseLR"}
