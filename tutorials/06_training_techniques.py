@@ -292,9 +292,10 @@ attention_scores = np.array([[2.0, 1.0, 0.0], [2.0, 1.0, 0.0]], "float16")
 mask = np.array([[0, 1, 1], [1, 1, 1]], "float16")  # 1 = masked; row 2: a padding query
 for constant in (-1e9, float(np.finfo("float16").min)):
     with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point
-        masked = attention_scores + mask * np.float16(constant)
+        half_constant = np.float16(constant)
+        masked = attention_scores + mask * half_constant
     probabilities = ops.convert_to_numpy(ops.softmax(masked)).round(3).tolist()
-    print(f"{constant:g} is {np.float16(constant)} in float16; softmax rows {probabilities}")
+    print(f"{constant:g} is {half_constant} in float16; softmax rows {probabilities}")
 
 # %% [markdown]
 # `-1e9` becomes `-inf`, and `0 × -inf` is NaN: the unmasked positions
@@ -464,13 +465,17 @@ mean_single = {key: float(np.mean([s[key] for s in single])) for key in single[0
 
 
 def show(rows):
-    print(f"{'':<34}{'accuracy':>9}{'NLL':>8}{'ECE':>8}")
+    print(f"{'':<38}{'accuracy':>9}{'NLL':>8}{'ECE':>8}")
     for name, row in rows.items():
-        print(f"{name:<34}{row['accuracy']:>9.1%}{row['nll']:>8.3f}{row['ece']:>8.3f}")
+        print(f"{name:<38}{row['accuracy']:>9.1%}{row['nll']:>8.3f}{row['ece']:>8.3f}")
 
 
-show({"single model (mean of members)": mean_single})
-show({f"ensemble of {MEMBERS}, {method}": row for method, row in ensembles.items()})
+show(
+    {
+        "single model (mean of members)": mean_single,
+        **{f"ensemble of {MEMBERS}, {method}": row for method, row in ensembles.items()},
+    }
+)
 
 # %%
 figure, axes = plt.subplots(1, 2, figsize=(9, 4))
@@ -563,6 +568,10 @@ print("max weight difference", max(float(np.abs(a - b).max()) for a, b in zip(on
 run = subprocess.run([sys.executable, "-c", DEMO], capture_output=True, text=True, check=True)
 print(run.stdout)
 parity = float(run.stdout.split("max weight difference")[-1])
+print(
+    "linear scaling rule (Goyal et al. 2017): 0.1 at a global batch of 64 becomes "
+    f"{training.scaled_learning_rate(0.1, batch_size=128, base_batch_size=64):g} at 128"
+)
 
 # %% [markdown]
 # The same model code scales further: `tf.distribute.MultiWorkerMirroredStrategy`
