@@ -7,6 +7,9 @@ from keras import ops
 
 from dl4keras import check
 from dl4keras.attention import MultiHeadAttention, scaled_dot_product_attention
+from dl4keras.check import _common as check_common
+from dl4keras.check import attention as attention_check
+from dl4keras.check import text as text_check
 
 # ---------------------------------------------------------------- learner functions
 
@@ -94,8 +97,10 @@ def rank3_only(query, key, value, mask=None):
 
 def test_numpy_reference_matches_dl4keras():
     """The check's own float64 attention (used for the diagnoses) is the reference."""
-    for _, q, k, v, mask in check._self_attention_cases(0):
-        ours, _ = check._attention(q.astype("float64"), k, v, mask, 1 / np.sqrt(q.shape[-1]))
+    for _, q, k, v, mask in attention_check._self_attention_cases(0):
+        ours, _ = attention_check._attention(
+            q.astype("float64"), k, v, mask, 1 / np.sqrt(q.shape[-1])
+        )
         reference = scaled_dot_product_attention(q, k, v, mask=mask)
         np.testing.assert_allclose(ours, ops.convert_to_numpy(reference), atol=1e-5)
 
@@ -132,7 +137,7 @@ def test_typical_mistakes_are_named(fn, name, failing, capsys):
 
 
 def test_report_first_failure_is_none_until_a_case_fails():
-    report = check._Report(verbose=False)
+    report = check_common.Report(verbose=False)
     assert report.first_failure is None
     report.passed("[{}] case 1: fine")
     assert report.first_failure is None
@@ -304,16 +309,18 @@ class MaskAfterSoftmaxMHA(LearnerMHA):
 
 def test_numpy_multi_head_reference_matches_dl4keras():
     rng = np.random.default_rng(0)
-    for case in check._mha_cases(0):
+    for case in attention_check._mha_cases(0):
         _, query, value, key, mask, causal = case
         if causal:
             continue
-        layer = MultiHeadAttention(num_heads=check._HEADS, key_dim=check._KEY_DIM)
-        kwargs = check._call_kwargs(case, None)[0]
+        layer = MultiHeadAttention(
+            num_heads=attention_check._HEADS, key_dim=attention_check._KEY_DIM
+        )
+        kwargs = attention_check._call_kwargs(case, None)[0]
         layer.build(query.shape, value.shape, None if key is None else key.shape)
-        check._randomize(layer, rng)
+        attention_check._randomize(layer, rng)
         weights = [ops.convert_to_numpy(w) for w in layer.weights]
-        ours = check._np_mha(query, value, value if key is None else key, mask, weights)
+        ours = attention_check._np_mha(query, value, value if key is None else key, mask, weights)
         np.testing.assert_allclose(
             ours, ops.convert_to_numpy(layer(query, value, **kwargs)), atol=1e-5
         )
@@ -481,9 +488,9 @@ def pooling_squeezed(token_embeddings, padding_mask):
 
 def test_pooling_reference_matches_keras_hub():
     """The check's float64 reference is what KerasHub's BertTextEmbedder computes."""
-    for _, x, mask, _ in check._pooling_cases(0):
+    for _, x, mask, _ in text_check._pooling_cases(0):
         theirs = ops.convert_to_numpy(pooling_keras_hub(ops.convert_to_tensor(x), mask))
-        np.testing.assert_allclose(check._pooled(x, mask), theirs, atol=1e-6)
+        np.testing.assert_allclose(text_check._pooled(x, mask), theirs, atol=1e-6)
 
 
 @pytest.mark.parametrize(
