@@ -176,3 +176,74 @@ def test_native_start_up_logs_are_dropped(tool):
         "W0000 00:00:1795920439.252003   13670 allocator.cc:52] a real warning\n",
         "kept\n",
     ]
+
+
+def _notebook(*cells):
+    nb = nbformat.v4.new_notebook()
+    for kind, source, *tags in cells:
+        make = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
+        nb.cells.append(make(source, metadata={"tags": list(tags)} if tags else {}))
+    return nb
+
+
+def test_going_further_sections_run_to_the_next_other_heading(tool):
+    nb = _notebook(
+        ("md", "# Title\n\n**Exercise:** 4.9\n\nIntro."),
+        ("code", "x = 1"),
+        ("md", "## Going further: more depth"),
+        ("code", "y = 2"),
+        ("md", "### a subsection stays in it"),
+        ("md", "## Going further: even more"),
+        ("code", "z = 3"),
+        ("md", "## Results"),
+        ("code", "print(x)"),
+    )
+    assert tool.sections(nb) == [
+        None, None, "Going further: more depth", "Going further: more depth",
+        "Going further: more depth", "Going further: even more", "Going further: even more",
+        None, None,
+    ]  # fmt: skip
+
+
+def test_study_time_adds_reading_exercise_and_measured_run_time(tool):
+    # One minute of reading each: READING_WPM words (3 in the title and
+    # headings), CODE_LINES_PER_MIN lines of code.
+    code = "\n".join(f"a{i} = {i}" for i in range(tool.CODE_LINES_PER_MIN))
+    nb = _notebook(
+        ("md", f"# Title\n\n**Exercise:** none\n\n{' '.join(['w'] * (tool.READING_WPM - 3))}"),
+        ("code", code),
+        ("code", "# a comment is not a line to read\nanswer = 42\nprint(answer)", "solution"),
+        ("md", f"## Going further: more\n\n{' '.join(['w'] * (tool.READING_WPM - 3))}"),
+        ("code", code),
+        ("md", "## Results"),
+    )
+    seconds = [0.0, 60.0, 30.0, 0.0, 120.0, 0.0]
+    times = tool.add_study_time(nb, seconds)
+    core, further = times["core"], times["going_further"]
+    assert core["reading_min"] == pytest.approx(1 + 1 + 1 / tool.READING_WPM)  # + "Results"
+    assert core["exercise_min"] == pytest.approx(2 * tool.EXERCISE_MIN_PER_LINE)
+    assert core["run_min"] == pytest.approx(1.5)
+    assert further["reading_min"] == pytest.approx(2.0) and further["run_min"] == 2.0
+    header = nb.cells[0].source.split("\n")
+    assert header[:4] == ["# Title", "", "**Exercise:** none", ""]
+    assert header[4].startswith(
+        f"**Time:** core ≈ {core['total_min']:.0f} min · going further +4 min"
+    )
+    assert "1.5 min + 2.0 min" in header[4]
+    assert [c.metadata.get("tags", []) for c in nb.cells] == [
+        [], [], ["solution"], ["going-further"], ["going-further"], [],
+    ]  # fmt: skip
+    assert nb.metadata[tool.TIME_TAG] == times
+
+
+def test_the_build_writes_the_time_line_and_logs_it(tool, layout, capsys):
+    script = layout.tutorials / "01_dummy.py"
+    script.write_text(
+        TUTORIAL + "\n# %% [markdown]\n# ## Going further: nothing\n\n# %%\nprint(2)\n"
+    )
+    tool.build("smoke", layout=layout)
+    out = capsys.readouterr().out
+    assert "01_dummy: core ≈ " in out and "going further +" in out
+    nb = nbformat.read(layout.out / "01_dummy.ipynb", as_version=4)
+    assert "**Time:** core ≈ " in nb.cells[1].source  # cell 0 is the stamp
+    assert nb.cells[-1].metadata["tags"] == ["going-further"]

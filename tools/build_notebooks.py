@@ -7,6 +7,12 @@ stamps it with the profile, date and library versions, and writes
 ``docs/tutorials/NN_name.ipynb`` for mkdocs-jupyter (which renders it without
 executing it again).
 
+The build also measures how long each cell runs and writes the tutorial's study
+time into its header: "core ≈ N min · going further +M min" (see `study_time`).
+Cells of a "Going further" section (a level-2 heading that starts with "Going
+further", up to the next other level-2 heading) are tagged ``going-further``; the
+site shows them collapsed.
+
 Executed notebooks are cached in ``.cache/notebooks/`` under a hash of the
 tutorial source, the profile, this tool and every file of the ``dl4keras``
 package (``*.py`` and ``assets/*``): an unchanged tutorial is copied from the
@@ -39,6 +45,17 @@ PROFILES = ("smoke", "docs", "full")
 CELL_TIMEOUT_S = 3600
 KERNEL_NAME = "python3"
 STAMP_TAG = "dl4keras-stamp"
+GOING_FURTHER_TAG = "going-further"
+TIME_TAG = "dl4keras-time"
+
+# The reading share of the study time (the run share is measured): prose at
+# READING_WPM words per minute, code at CODE_LINES_PER_MIN lines per minute, and
+# the exercise at EXERCISE_MIN_PER_LINE minutes per line of its reference solution
+# (the learner writes and debugs it).
+READING_WPM = 150
+CODE_LINES_PER_MIN = 15
+EXERCISE_MIN_PER_LINE = 1.0
+_LEVEL2 = re.compile(r"^##(?!#)\s*(.*)$", re.MULTILINE)
 
 # Run (hidden, without counting in the execution numbers) before the tutorial:
 # crisp matplotlib figures on the site, and no warning from tqdm (imported by
@@ -258,13 +275,16 @@ def execute(script: Path, profile: str, layout: Layout):
             nb.cells.pop()
 
     current = setup
+    seconds = []
     try:
         with client.setup_kernel(env=_kernel_env(profile, layout)):
             info = client.wait_for_reply(client.kc.kernel_info())
             nb.metadata["language_info"] = info["content"]["language_info"]
             run_hidden(setup)
             for index, current in enumerate(list(nb.cells)):
+                start = time.perf_counter()
                 client.execute_cell(current, index)
+                seconds.append(time.perf_counter() - start)
             current = probe
             run_hidden(probe)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
@@ -281,8 +301,100 @@ def execute(script: Path, profile: str, layout: Layout):
     stdout = "".join(o.get("text", "") for o in probe.outputs if o.get("name") == "stdout")
     versions = json.loads(stdout.strip().splitlines()[-1])
     nb.metadata.pop("widgets", None)  # no widget state: it would load widget scripts from a CDN
+    add_study_time(nb, seconds)
     nb.cells.insert(0, stamp_cell(script, profile, versions))
     return nb
+
+
+def sections(nb) -> list[str | None]:
+    """For each cell, the title of the "Going further" section it belongs to, or None (core).
+
+    A markdown cell with a level-2 heading starts a section; a section whose title
+    starts with "Going further" runs until the next level-2 heading of another title.
+    """
+    current, labels = None, []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for title in _LEVEL2.findall(cell.source):
+                current = title.strip() if title.lower().startswith("going further") else None
+        labels.append(current)
+    return labels
+
+
+def _words(text: str) -> int:
+    return len(re.findall(r"[A-Za-z0-9][\w'’-]*", text))
+
+
+def _code_lines(text: str) -> int:
+    stripped = (line.strip() for line in text.splitlines())
+    return sum(1 for line in stripped if line and not line.startswith("#"))
+
+
+def study_time(nb, seconds: list[float]) -> dict:
+    """The study time of an executed notebook, in minutes: core and going further.
+
+    Each part adds its reading time (markdown words / `READING_WPM`, code lines /
+    `CODE_LINES_PER_MIN`), its exercise time (`EXERCISE_MIN_PER_LINE` per code line
+    of cells tagged ``solution``) and its run time, the measured seconds of its
+    cells (`seconds[i]` for `nb.cells[i]`; markdown cells take none).
+    """
+    parts = {
+        part: {"reading_min": 0.0, "exercise_min": 0.0, "run_min": 0.0}
+        for part in ("core", "going_further")
+    }
+    for cell, section, took in zip(nb.cells, sections(nb), seconds, strict=True):
+        part = parts["core" if section is None else "going_further"]
+        if cell.cell_type == "markdown":
+            part["reading_min"] += _words(cell.source) / READING_WPM
+            continue
+        lines = _code_lines(cell.source)
+        if "solution" in cell.metadata.get("tags", []):
+            part["exercise_min"] += lines * EXERCISE_MIN_PER_LINE
+        else:
+            part["reading_min"] += lines / CODE_LINES_PER_MIN
+        part["run_min"] += took / 60
+    for part in parts.values():
+        part["total_min"] = sum(part.values())
+    return parts
+
+
+def time_line(times: dict) -> str:
+    """The header line, e.g. "**Time:** core ≈ 40 min · going further +25 min (...)"."""
+    core, further = times["core"], times["going_further"]
+    text = f"**Time:** core ≈ {core['total_min']:.0f} min"
+    if further["total_min"] >= 0.5:
+        text += f" · going further +{further['total_min']:.0f} min"
+    run = f"{core['run_min']:.1f} min"
+    if further["total_min"] >= 0.5:
+        run += f" + {further['run_min']:.1f} min"
+    return (
+        f"{text} (reading at {READING_WPM} words and {CODE_LINES_PER_MIN} code lines a "
+        f"minute, the exercise at {EXERCISE_MIN_PER_LINE:g} min per solution line, and "
+        f"the run time this build measured: {run})."
+    )
+
+
+def add_study_time(nb, seconds: list[float]) -> dict:
+    """Tags the going-further cells and writes the time line into the header cell."""
+    times = study_time(nb, seconds)
+    for cell, section in zip(nb.cells, sections(nb), strict=True):
+        if section is not None:
+            tags = cell.metadata.setdefault("tags", [])
+            if GOING_FURTHER_TAG not in tags:
+                tags.append(GOING_FURTHER_TAG)
+            cell.metadata[GOING_FURTHER_TAG] = section
+    header = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if header is not None:
+        line = time_line(times)
+        lines = header.source.split("\n")
+        after = next(
+            (i for i, text in enumerate(lines) if text.startswith("**Exercise")), len(lines) - 1
+        )
+        lines[after + 1 : after + 1] = ["", line]
+        header.source = "\n".join(lines)
+        header.metadata[TIME_TAG] = times
+    nb.metadata[TIME_TAG] = times
+    return times
 
 
 def _drop_native_info_logs(nb) -> None:
@@ -345,6 +457,7 @@ def build_one(script: Path, profile: str, layout: Layout, force: bool = False, l
     start = time.perf_counter()
     nb = execute(script, profile, layout)
     seconds = time.perf_counter() - start
+    times = nb.metadata.get(TIME_TAG, {})
     layout.cache.mkdir(parents=True, exist_ok=True)
     tmp = cached_nb.with_suffix(".tmp")
     nbformat.write(nb, tmp)
@@ -353,6 +466,13 @@ def build_one(script: Path, profile: str, layout: Layout, force: bool = False, l
     tmp.replace(cached_nb)
     shutil.copyfile(cached_nb, target)
     log(f"{stem}: executed in {seconds:.0f} s")
+    if times:
+        log(
+            f"{stem}: core ≈ {times['core']['total_min']:.0f} min "
+            f"(run {times['core']['run_min']:.1f} min), going further "
+            f"+{times['going_further']['total_min']:.0f} min "
+            f"(run {times['going_further']['run_min']:.1f} min)"
+        )
     return "executed"
 
 

@@ -418,8 +418,91 @@ assert swap_diff <= 1e-4
 # requested and no dropout, both layers end in the same fused kernel,
 # `keras.ops.dot_product_attention`. That the new layers really run is
 # checked in the tests: changing one of their weights changes the embeddings.
+
+# %% [markdown]
+# ## Exercise 4.3: self-attention, by you
 #
-# ## What the heads of MiniLM attend to
+# **Task.** Write `my_self_attention(query, key, value, mask=None)` that
+# returns `softmax(q kᵀ / √d) v` (or the tuple `(output, weights)`) for
+# inputs of shape `(..., T, d)`, `(..., S, d)`, `(..., S, d_v)` with any
+# number of leading batch or head axes, and an optional boolean `mask`
+# broadcastable to `(..., T, S)`, `True` where a query may attend. Then check
+# it:
+#
+# ```python
+# check.self_attention(my_self_attention)
+# ```
+#
+# The check runs 7 cases (a single sequence, a batch, cross-attention, heads,
+# padding, causal, both) and, when a case fails, names the typical mistake
+# your numbers match (no scale, softmax over the wrong axis, mask applied
+# after the softmax, ...).
+#
+# **Hints.**
+#
+# - Transpose only the last two axes of the keys: `ops.swapaxes(key, -1, -2)`.
+# - `ops.where(mask, scores, -1e9)` masks scores before the softmax;
+#   `ops.softmax(scores, axis=-1)` normalises over the keys.
+# - $d$ is `key.shape[-1]`, the size of the queries and keys, not of the values.
+#
+# **Optional, part 2.** Turn `split_heads`, your function and `merge_heads`
+# into a layer `MyMultiHeadAttention(num_heads, key_dim)`, a
+# `keras.layers.Layer` that creates its 8 weights in `build` in the layout
+# described above and is called as `layer(query, value, key=None,
+# attention_mask=None, use_causal_mask=False)`, and check it with
+# `check.multi_head_attention(MyMultiHeadAttention)`.
+
+
+# %% tags=["solution"]
+def my_self_attention(query, key, value, mask=None):
+    scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
+    scores = scores / math.sqrt(key.shape[-1])
+    if mask is not None:
+        scores = ops.where(mask, scores, -1e9)
+    weights = ops.softmax(scores, axis=-1)
+    return ops.matmul(weights, value), weights
+
+
+self_attention_ok = check.self_attention(my_self_attention)
+
+
+# %% tags=["solution"]
+class MyMultiHeadAttention(keras.layers.Layer):
+    def __init__(self, num_heads, key_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads, self.key_dim = num_heads, key_dim
+
+    def _dense(self, name, kernel_shape, bias_shape):
+        kernel = self.add_weight(name=f"{name}_kernel", shape=kernel_shape)
+        bias = self.add_weight(name=f"{name}_bias", shape=bias_shape, initializer="zeros")
+        return kernel, bias
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        key_shape = key_shape or value_shape
+        heads, dim, out = self.num_heads, self.key_dim, query_shape[-1]
+        self.wq, self.bq = self._dense("query", (query_shape[-1], heads, dim), (heads, dim))
+        self.wk, self.bk = self._dense("key", (key_shape[-1], heads, dim), (heads, dim))
+        self.wv, self.bv = self._dense("value", (value_shape[-1], heads, dim), (heads, dim))
+        self.wo, self.bo = self._dense("output", (heads, dim, out), (out,))
+
+    def call(self, query, value, key=None, attention_mask=None, use_causal_mask=False):
+        key = value if key is None else key
+        q = split_heads(query, self.wq, self.bq)
+        k = split_heads(key, self.wk, self.bk)
+        v = split_heads(value, self.wv, self.bv)
+        mask = None if attention_mask is None else attention_mask[:, None]
+        if use_causal_mask:
+            t, s = ops.shape(query)[1], ops.shape(value)[1]
+            causal = ops.arange(t)[:, None] >= ops.arange(s)[None, :]
+            mask = causal if mask is None else ops.logical_and(mask, causal)
+        output, _ = my_self_attention(q, k, v, mask)
+        return merge_heads(output, self.wo, self.bo)
+
+
+multi_head_ok = check.multi_head_attention(MyMultiHeadAttention)
+
+# %% [markdown]
+# ## Going further: what the heads of MiniLM attend to
 #
 # `hub.attention_maps` runs a sentence through the backbone and returns its
 # tokens and the attention weights of every layer and head,
@@ -523,6 +606,11 @@ layer, head, _ = chosen["pronoun_to_noun"]
 held_out = float(maps[layer, head, tokens.index("it"), tokens.index("animal")])
 print(f"held-out example, weight from 'it' to 'animal': {held_out:.2f}")
 print(f"(uniform attention over its {len(tokens)} tokens: {1 / len(tokens):.2f})")
+words = [i for i, t in enumerate(tokens) if t not in ("[CLS]", "[SEP]")]
+strongest = [
+    tokens[i] + "→" + tokens[1 + int(np.argmax(maps[layer, head, i, 1:-1]))] for i in words
+]
+print("where each word looks most in that head (besides [CLS]/[SEP]):", " ".join(strongest))
 
 # %%
 for name, (layer, head, score) in chosen.items():
@@ -532,96 +620,17 @@ for name, (layer, head, score) in chosen.items():
     plt.show()
 
 # %% [markdown]
-# A layer-0 head attends to the previous token with a weight of almost 1, a
-# fixed positional pattern; several middle-layer heads park most of their
-# weight on `[CLS]`/`[SEP]` (a common "no-op" for heads with nothing to look
-# up); and a layer-3 head sends `it` to `animal` on a sentence it was not
-# chosen on. The same head also sends `the` to `animal` and `cross` to
-# `street`: it links words to the noun they go with. Heads specialise, and
+# Read the scores printed above: the previous-token head puts most of its
+# weight on the token before, a fixed positional pattern; the `[CLS]`/`[SEP]`
+# head parks its weight on the special tokens (a common "no-op" for heads with
+# nothing to look up); and the pronoun head sends `it` to `animal` on a sentence it was not
+# chosen on. The last printed line lists where each word looks most in that
+# head: read it for words that go with a noun (an article, a verb) and see
+# whether they point to it too. Heads specialise, and
 # multi-head attention is what lets one layer do all three. (Attention
 # weights show where information *can* flow, not why the model decides what
 # it does: read them as hints, not explanations.)
-#
-# ## Exercise 4.3: self-attention, by you
-#
-# **Task.** Write `my_self_attention(query, key, value, mask=None)` that
-# returns `softmax(q kᵀ / √d) v` (or the tuple `(output, weights)`) for
-# inputs of shape `(..., T, d)`, `(..., S, d)`, `(..., S, d_v)` with any
-# number of leading batch or head axes, and an optional boolean `mask`
-# broadcastable to `(..., T, S)`, `True` where a query may attend. Then check
-# it:
-#
-# ```python
-# check.self_attention(my_self_attention)
-# ```
-#
-# The check runs 7 cases (a single sequence, a batch, cross-attention, heads,
-# padding, causal, both) and, when a case fails, names the typical mistake
-# your numbers match (no scale, softmax over the wrong axis, mask applied
-# after the softmax, ...).
-#
-# **Hints.**
-#
-# - Transpose only the last two axes of the keys: `ops.swapaxes(key, -1, -2)`.
-# - `ops.where(mask, scores, -1e9)` masks scores before the softmax;
-#   `ops.softmax(scores, axis=-1)` normalises over the keys.
-# - $d$ is `key.shape[-1]`, the size of the queries and keys, not of the values.
-#
-# **Optional, part 2.** Turn `split_heads`, your function and `merge_heads`
-# into a layer `MyMultiHeadAttention(num_heads, key_dim)`, a
-# `keras.layers.Layer` that creates its 8 weights in `build` in the layout
-# described above and is called as `layer(query, value, key=None,
-# attention_mask=None, use_causal_mask=False)`, and check it with
-# `check.multi_head_attention(MyMultiHeadAttention)`.
 
-
-# %% tags=["solution"]
-def my_self_attention(query, key, value, mask=None):
-    scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
-    scores = scores / math.sqrt(key.shape[-1])
-    if mask is not None:
-        scores = ops.where(mask, scores, -1e9)
-    weights = ops.softmax(scores, axis=-1)
-    return ops.matmul(weights, value), weights
-
-
-self_attention_ok = check.self_attention(my_self_attention)
-
-
-# %% tags=["solution"]
-class MyMultiHeadAttention(keras.layers.Layer):
-    def __init__(self, num_heads, key_dim, **kwargs):
-        super().__init__(**kwargs)
-        self.num_heads, self.key_dim = num_heads, key_dim
-
-    def _dense(self, name, kernel_shape, bias_shape):
-        kernel = self.add_weight(name=f"{name}_kernel", shape=kernel_shape)
-        bias = self.add_weight(name=f"{name}_bias", shape=bias_shape, initializer="zeros")
-        return kernel, bias
-
-    def build(self, query_shape, value_shape, key_shape=None):
-        key_shape = key_shape or value_shape
-        heads, dim, out = self.num_heads, self.key_dim, query_shape[-1]
-        self.wq, self.bq = self._dense("query", (query_shape[-1], heads, dim), (heads, dim))
-        self.wk, self.bk = self._dense("key", (key_shape[-1], heads, dim), (heads, dim))
-        self.wv, self.bv = self._dense("value", (value_shape[-1], heads, dim), (heads, dim))
-        self.wo, self.bo = self._dense("output", (heads, dim, out), (out,))
-
-    def call(self, query, value, key=None, attention_mask=None, use_causal_mask=False):
-        key = value if key is None else key
-        q = split_heads(query, self.wq, self.bq)
-        k = split_heads(key, self.wk, self.bk)
-        v = split_heads(value, self.wv, self.bv)
-        mask = None if attention_mask is None else attention_mask[:, None]
-        if use_causal_mask:
-            t, s = ops.shape(query)[1], ops.shape(value)[1]
-            causal = ops.arange(t)[:, None] >= ops.arange(s)[None, :]
-            mask = causal if mask is None else ops.logical_and(mask, causal)
-        output, _ = my_self_attention(q, k, v, mask)
-        return merge_heads(output, self.wo, self.bo)
-
-
-multi_head_ok = check.multi_head_attention(MyMultiHeadAttention)
 
 # %% [markdown]
 # ## Results

@@ -351,7 +351,7 @@ for name, sampler in SAMPLERS.items():
 # %% [markdown]
 # ## BERT: a masked language model
 #
-# BERT learns by filling in blanks. It chooses 15% of the tokens; of those,
+# BERT (Devlin et al. 2019) learns by filling in blanks. It chooses 15% of the tokens; of those,
 # **80%** become `[MASK]`, **10%** a random token and **10%** stay as they
 # are, and the model predicts the original token at every chosen position.
 # Why not always `[MASK]`? Because `[MASK]` never occurs when the model is

@@ -48,8 +48,10 @@
 import math
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
@@ -596,7 +598,7 @@ for technique, (works, note) in training.compatibility().items():
 #
 # **Task.** Your GPU holds micro-batches of 32, and the recipe you are
 # reproducing says: effective batch 256, bfloat16 mixed precision, a
-# warm-up + cosine schedule of 10% warm-up over the training, in optimizer
+# warm-up + cosine schedule with a tenth of the updates as warm-up, over the training, in optimizer
 # updates. Build and compile the digits model so, check it with
 # `check.training_setup(model, batch_size=32, effective_batch_size=256,
 # policy="mixed_bfloat16")`, train it for `EPOCHS` epochs and report its test
@@ -638,7 +640,7 @@ print(f"test accuracy {accuracy(fitted):.1%}")
 # constant, rather high learning rate makes the validation loss turn:
 
 # %%
-checkpoint_path = "06_best.keras"
+checkpoint_path = str(Path(tempfile.mkdtemp()) / "best.keras")  # not in your folder
 watched = train(
     make_model(7),
     PEAK,

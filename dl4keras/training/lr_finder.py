@@ -525,8 +525,11 @@ def find_learning_rate(
             `batch_size` is then not used).
         y: targets for array inputs.
         batch_size: batch size for array inputs; use the one you will train with.
-        min_learning_rate, max_learning_rate, num_steps, smoothing,
-            divergence_factor: as in `LRFinder`.
+        min_learning_rate: as in `LRFinder`.
+        max_learning_rate: as in `LRFinder`.
+        num_steps: as in `LRFinder`.
+        smoothing: as in `LRFinder`.
+        divergence_factor: as in `LRFinder`.
         **fit_kwargs: more arguments of `model.fit` (e.g. `sample_weight`,
             `callbacks`, which run after the finder); not `epochs`.
 
