@@ -4,11 +4,15 @@
 dl4keras list                          # number, file, title, description
 dl4keras run 01 [--profile smoke]      # also "1" or "01_feature_extraction"
 dl4keras doctor                        # versions, devices, mixed precision, offline assets
+dl4keras tutorials DIR                 # copy the scripts, and their notebooks, to edit
+dl4keras export-exercises DIR          # DIR/student (no solutions), DIR/teacher notebooks
 ```
 
 The tutorials folder is, first match wins: `--tutorials-dir PATH`, the
-`DL4KERAS_TUTORIALS` environment variable, `./tutorials`, and the `tutorials/`
-folder of the repository that holds the installed package (an editable install).
+`DL4KERAS_TUTORIALS` environment variable, `./tutorials`, the tutorials
+installed with the package (`dl4keras/tutorials/` in a wheel: the exact
+version's scripts), and the `tutorials/` folder of the repository that holds
+the package (a clone with an editable install).
 
 Bad input (an unknown tutorial, profile or folder) gives a one-line error on
 stderr and exit status 2.
@@ -29,7 +33,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from dl4keras import profiles
+from dl4keras import notebooks, profiles
 
 TUTORIALS_ENV = "DL4KERAS_TUTORIALS"
 """Environment variable naming the tutorials folder."""
@@ -77,8 +81,9 @@ def tutorials_dir(explicit: str | os.PathLike | None = None) -> Path:
         explicit: a folder given on the command line (`--tutorials-dir`).
 
     Returns:
-        The first of `explicit`, `$DL4KERAS_TUTORIALS`, `./tutorials` and the
-        repository's `tutorials/` (next to the installed package) that applies.
+        The first of `explicit`, `$DL4KERAS_TUTORIALS`, `./tutorials`, the
+        tutorials installed with the package and the repository's
+        `tutorials/` (next to the package) that applies.
 
     Raises:
         UsageError: if a folder given explicitly or through the environment
@@ -93,7 +98,8 @@ def tutorials_dir(explicit: str | os.PathLike | None = None) -> Path:
             if not path.is_dir():
                 raise UsageError(f"tutorials folder {str(path)!r} (from {origin}) does not exist")
             return path
-    candidates = [Path.cwd() / "tutorials", Path(__file__).resolve().parent.parent / "tutorials"]
+    package = Path(__file__).resolve().parent
+    candidates = [Path.cwd() / "tutorials", package / "tutorials", package.parent / "tutorials"]
     for path in candidates:
         if path.is_dir():
             return path
@@ -217,6 +223,54 @@ def _cmd_run(args) -> int:
         process.terminate()
         process.wait()
         return 130
+
+
+def _empty_or_new(folder: Path) -> Path:
+    folder = Path(folder).expanduser()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise UsageError(
+            f"{str(folder)!r} exists and is not an empty folder; choose a new or empty one "
+            "(nothing is overwritten)"
+        )
+    return folder
+
+
+def _cmd_tutorials(args) -> int:
+    """Copies the tutorial scripts, and a notebook of each, into a new folder to edit."""
+    source = tutorials_dir(args.tutorials_dir)
+    tutorials = find_tutorials(source)
+    if not tutorials:
+        raise UsageError(f"no tutorials (NN_name.py scripts) in {source}")
+    target = _empty_or_new(args.directory)
+    target.mkdir(parents=True, exist_ok=True)
+    for tutorial in tutorials:
+        shutil.copy2(tutorial.path, target / tutorial.path.name)
+        notebooks.write_notebook(tutorial.path, target / f"{tutorial.stem}.ipynb")
+    print(
+        f"Copied {len(tutorials)} tutorials (.py and .ipynb) from {source} to {target}.\n"
+        f"Run one with: dl4keras run {tutorials[0].number} --tutorials-dir {target}"
+    )
+    return 0
+
+
+def _cmd_export_exercises(args) -> int:
+    """Writes student notebooks (solutions removed) and teacher notebooks (with them)."""
+    source = tutorials_dir(args.tutorials_dir)
+    tutorials = find_tutorials(source)
+    if not tutorials:
+        raise UsageError(f"no tutorials (NN_name.py scripts) in {source}")
+    target = _empty_or_new(args.directory)
+    for tutorial in tutorials:
+        notebooks.write_notebook(
+            tutorial.path, target / "student" / f"{tutorial.stem}.ipynb", student=True
+        )
+        notebooks.write_notebook(tutorial.path, target / "teacher" / f"{tutorial.stem}.ipynb")
+    print(
+        f"Wrote {len(tutorials)} student notebooks (solutions removed, self-checks kept) to "
+        f"{target / 'student'} and the teacher notebooks (with solutions) to "
+        f"{target / 'teacher'}."
+    )
+    return 0
 
 
 def _profile(value: str | None) -> str:
@@ -493,6 +547,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="report versions, devices and offline assets")
     doctor.set_defaults(handler=_cmd_doctor)
+
+    copy = commands.add_parser(
+        "tutorials", parents=[folder], help="copy the tutorial scripts and notebooks to edit"
+    )
+    copy.add_argument("directory", help="a new or empty folder")
+    copy.set_defaults(handler=_cmd_tutorials)
+
+    export = commands.add_parser(
+        "export-exercises",
+        parents=[folder],
+        help="write student notebooks (no solutions) and teacher notebooks",
+    )
+    export.add_argument("directory", help="a new or empty folder: gets student/ and teacher/")
+    export.set_defaults(handler=_cmd_export_exercises)
     return parser
 
 

@@ -11,7 +11,12 @@ import pytest
 import dl4keras
 
 PACKAGE = Path(dl4keras.__file__).parent
-STDLIB_ONLY = ("dl4keras._validation", "dl4keras._version", "dl4keras.downloads")
+STDLIB_ONLY = (
+    "dl4keras._validation",
+    "dl4keras._version",
+    "dl4keras.downloads",
+    "dl4keras.notebooks",
+)
 """Modules that must import nothing but the standard library (and each other)."""
 
 
