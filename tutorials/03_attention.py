@@ -444,13 +444,6 @@ assert swap_diff <= 1e-4
 # - `ops.where(mask, scores, -1e9)` masks scores before the softmax;
 #   `ops.softmax(scores, axis=-1)` normalises over the keys.
 # - $d$ is `key.shape[-1]`, the size of the queries and keys, not of the values.
-#
-# **Optional, part 2.** Turn `split_heads`, your function and `merge_heads`
-# into a layer `MyMultiHeadAttention(num_heads, key_dim)`, a
-# `keras.layers.Layer` that creates its 8 weights in `build` in the layout
-# described above and is called as `layer(query, value, key=None,
-# attention_mask=None, use_causal_mask=False)`, and check it with
-# `check.multi_head_attention(MyMultiHeadAttention)`.
 
 
 # %% tags=["solution"]
@@ -464,6 +457,16 @@ def my_self_attention(query, key, value, mask=None):
 
 
 self_attention_ok = check.self_attention(my_self_attention)
+
+# %% [markdown]
+# ## Going further: Exercise 4.3, part 2 — multi-head attention, by you
+#
+# **Task.** Turn `split_heads`, your function and `merge_heads` into a layer
+# `MyMultiHeadAttention(num_heads, key_dim)`, a `keras.layers.Layer` that
+# creates its 8 weights in `build` in the layout described above and is
+# called as `layer(query, value, key=None, attention_mask=None,
+# use_causal_mask=False)`, and check it with
+# `check.multi_head_attention(MyMultiHeadAttention)`.
 
 
 # %% tags=["solution"]
