@@ -2,6 +2,7 @@
 #   make docs   create .venv, install .[docs], execute the tutorials (docs profile),
 #               build the site and serve it on http://127.0.0.1:8000
 #   make test   create .venv, install .[test], lint (ruff), run pytest
+# (`make browser-test` checks a built site in headless Chromium; CI runs it.)
 # Both install the tested versions of constraints.txt (made with Python 3.11);
 # `make test CONSTRAINTS=` resolves from pyproject's floors instead.
 PYTHON ?= python3
@@ -13,7 +14,7 @@ PROFILE ?= docs
 export DL4KERAS_PROFILE ?= $(PROFILE)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: test docs site notebooks lint clean
+.PHONY: test docs site notebooks lint clean browser-deps browser-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,17 @@ site: notebooks
 
 docs: site
 	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
+# Debian's chromium and its chromedriver (no browser download at test time).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver)
+
+# The built site (run `make site` first) in headless Chromium: pages, figures,
+# search, collapsed blocks, downloads; screenshots in build/screenshots/.
+browser-test: $(VENV)/.installed-test browser-deps
+	$(BIN)/python -m pytest browser_tests --allow-hosts=127.0.0.1,localhost
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
