@@ -103,18 +103,43 @@ def test_execute_cache_and_reexecute(tool, layout, capsys):
 def test_cache_key(tool, tmp_path):
     package = tmp_path / "pkg"
     (package / "assets").mkdir(parents=True)
-    (package / "module.py").write_text("A = 1\n")
+    (package / "sub").mkdir()
+    (package / "__init__.py").write_text(
+        "from pkg import module, unused\nfrom pkg.sub.deep import B\n"
+    )
+    (package / "module.py").write_text('"""Doc."""\n\nfrom pkg import helper\n\nA = helper.H\n')
+    (package / "helper.py").write_text("H = 1\n")
+    (package / "unused.py").write_text("U = 1\n")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "deep.py").write_text("B = 1\n")
     (package / "assets" / "weights.h5").write_bytes(b"\1\2")
     script = tmp_path / "01_x.py"
-    script.write_text("# %%\nprint(1)\n")
+    script.write_text("# %%\nfrom pkg import B, module\nprint(module.A, B)\n")
     layout = tool.Layout(root=tmp_path, package=package)
+    assert sorted(tool.used_modules(script, package)) == [
+        "pkg", "pkg.helper", "pkg.module", "pkg.sub", "pkg.sub.deep",
+    ]  # fmt: skip
 
     key = tool.cache_key(script, "smoke", layout)
     assert tool.cache_key(script, "smoke", layout) == key
     assert tool.cache_key(script, "docs", layout) != key
-    (package / "module.py").write_text("A = 2\n")
-    assert tool.cache_key(script, "smoke", layout) != key
-    key = tool.cache_key(script, "smoke", layout)
+
+    def changed(path, text):
+        path.write_text(text)
+        return tool.cache_key(script, "smoke", layout) != key
+
+    # Docstrings, comments and unused modules do not re-execute the tutorial ...
+    assert not changed(
+        package / "module.py", '"""New doc."""\n\nfrom pkg import helper  # c\n\nA = helper.H\n'
+    )
+    assert not changed(package / "unused.py", "U = 2\n")
+    # ... code it uses does, through its imports and the names it takes from the root.
+    for path, text in (
+        (package / "helper.py", "H = 2\n"),
+        (package / "sub" / "deep.py", "B = 2\n"),
+    ):
+        assert changed(path, text)
+        key = tool.cache_key(script, "smoke", layout)
     (package / "assets" / "weights.h5").write_bytes(b"\1\3")
     assert tool.cache_key(script, "smoke", layout) != key
 
@@ -247,3 +272,16 @@ def test_the_build_writes_the_time_line_and_logs_it(tool, layout, capsys):
     nb = nbformat.read(layout.out / "01_dummy.ipynb", as_version=4)
     assert "**Time:** core ≈ " in nb.cells[1].source  # cell 0 is the stamp
     assert nb.cells[-1].metadata["tags"] == ["going-further"]
+
+
+def test_the_real_tutorials_depend_on_the_modules_they_use(tool):
+    root = TOOL.parent.parent
+    used = {
+        script.stem[:2]: set(tool.used_modules(script, root / "dl4keras"))
+        for script in (root / "tutorials").glob("0[36]_*.py")
+    }
+    assert {"dl4keras.attention", "dl4keras.check.attention", "dl4keras.hub"} <= used["03"]
+    assert not {"dl4keras.ensemble", "dl4keras.vit", "dl4keras.check.training"} & used["03"]
+    assert {"dl4keras.ensemble", "dl4keras.calibration", "dl4keras.training.schedules"} <= used[
+        "06"
+    ]

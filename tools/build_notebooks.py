@@ -14,9 +14,10 @@ further", up to the next other level-2 heading) are tagged ``going-further``; th
 site shows them collapsed.
 
 Executed notebooks are cached in ``.cache/notebooks/`` under a hash of the
-tutorial source, the profile, this tool and every file of the ``dl4keras``
-package (``*.py`` and ``assets/*``): an unchanged tutorial is copied from the
-cache, together with the ``results/NN_name.json`` file it wrote.
+tutorial source, the profile, this tool, the package's data files and the code
+(docstrings and comments left out) of the ``dl4keras`` modules the tutorial
+imports, transitively (see `cache_key`): an unchanged tutorial is copied from
+the cache, together with the ``results/NN_name.json`` file it wrote.
 
 Usage:
 
@@ -28,6 +29,7 @@ python tools/build_notebooks.py [--profile docs] [--only 01 [03 ...]] [--force]
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as _dt
 import hashlib
 import json
@@ -175,8 +177,143 @@ def find_tutorials(folder: Path, only: list[str] | None = None) -> list[Path]:
     return [p for p in scripts if any(_matches(p, w) for w in only)]
 
 
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+class _Package:
+    """Static import resolution inside one package (``dl4keras``), for `used_modules`."""
+
+    def __init__(self, package: Path):
+        self.root, self.name = package, package.name
+        self.trees: dict[str, ast.AST] = {}
+
+    def file(self, dotted: str) -> Path | None:
+        parts = dotted.split(".")[1:]
+        base = self.root.joinpath(*parts)
+        for candidate in (base / "__init__.py", base.with_suffix(".py") if parts else None):
+            if candidate is not None and candidate.is_file():
+                return candidate
+        return None
+
+    def is_package(self, dotted: str) -> bool:
+        path = self.file(dotted)
+        return path is not None and path.name == "__init__.py"
+
+    def tree(self, dotted: str) -> ast.AST:
+        if dotted not in self.trees:
+            self.trees[dotted] = ast.parse(self.file(dotted).read_text(encoding="utf-8"))
+        return self.trees[dotted]
+
+    def resolve(self, dotted: str, attribute: str) -> set[str]:
+        """The modules that `dotted.attribute` needs: a submodule, or where a name is defined."""
+        if self.file(f"{dotted}.{attribute}"):
+            return {f"{dotted}.{attribute}"}
+        if self.is_package(dotted):  # a name re-exported by the package's __init__
+            for node in self.tree(dotted).body:
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(self.name):
+                    for alias in node.names:
+                        if (alias.asname or alias.name) == attribute:
+                            return {node.module} | self.resolve(node.module, alias.name)
+        return {dotted} if self.file(dotted) else set()
+
+    def needs(self, tree: ast.AST, current: str = "") -> set[str]:
+        """The package modules that code `tree` (module `current`) uses."""
+        aliases: dict[str, str] = {}  # local name -> module
+        needed: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == self.name:
+                        needed.add(alias.name)
+                        aliases[alias.asname or alias.name.split(".")[0]] = (
+                            alias.name if alias.asname else self.name
+                        )
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level:
+                    base = current.split(".")
+                    keep = len(base) - node.level + (1 if self.is_package(current) else 0)
+                    module = ".".join(base[:keep] + ([module] if module else []))
+                if module.split(".")[0] != self.name:
+                    continue
+                needed.add(module)
+                for alias in node.names:
+                    if self.file(f"{module}.{alias.name}"):
+                        aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+                    needed |= self.resolve(module, alias.name)
+        # `alias.attribute` of an imported package: only what the attribute needs.
+        bare = set(aliases)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                if node.value.id in aliases:
+                    needed |= self.resolve(aliases[node.value.id], node.attr)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in bare:
+                target = aliases[node.id]
+                if self.is_package(target) and not self._only_attribute_uses(tree, node.id):
+                    needed |= self.needs(self.tree(target), target)  # used whole: all of it
+                    bare.discard(node.id)
+        return needed
+
+    @staticmethod
+    def _only_attribute_uses(tree: ast.AST, name: str) -> bool:
+        parents = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+        return all(
+            isinstance(parents.get(n), ast.Attribute)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Name) and n.id == name
+        )
+
+
+def used_modules(script: Path, package: Path) -> dict[str, Path]:
+    """The package modules a tutorial's outputs can depend on: what its code uses, transitively.
+
+    Resolved statically from the imports and attribute uses of the tutorial and
+    of each module it reaches: `from dl4keras import check` then
+    `check.self_attention(...)` needs `dl4keras.check` (its `__init__` runs)
+    and `dl4keras.check.attention` (where `self_attention` is defined), not the
+    other exercises' checks. A package's `__init__` is included (it runs) but
+    its imports are followed only for the names that are used.
+    """
+    resolver = _Package(package)
+    pending = resolver.needs(ast.parse(script.read_text(encoding="utf-8")))
+    seen: dict[str, Path] = {}
+    while pending:
+        dotted = pending.pop()
+        path = resolver.file(dotted)
+        if path is None or dotted in seen:
+            continue
+        seen[dotted] = path
+        if "." in dotted:
+            pending.add(dotted.rsplit(".", 1)[0])  # importing a submodule runs its parents
+        if path.name != "__init__.py":
+            pending |= resolver.needs(resolver.tree(dotted), dotted)
+    return dict(sorted(seen.items()))
+
+
 def cache_key(script: Path, profile: str, layout: Layout) -> str:
-    """Hash of everything that changes the executed notebook."""
+    """Hash of everything the executed notebook depends on.
+
+    The profile, the tutorial's source, this tool, the package's data files,
+    and the code (not the docstrings or comments: `ast.dump` of the module
+    without docstrings) of the package modules the tutorial uses
+    (`used_modules`). A change elsewhere in the package, or to a docstring,
+    does not re-execute the tutorial.
+    """
     digest = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
@@ -185,11 +322,12 @@ def cache_key(script: Path, profile: str, layout: Layout) -> str:
 
     add("profile", profile.encode())
     add("tutorial", script.read_bytes())
-    package_files = sorted(layout.package.rglob("*.py")) + sorted(
-        p for p in (layout.package / "assets").glob("*") if p.is_file()
-    )
-    for path in package_files:
-        if "__pycache__" not in path.parts:
+    for dotted, path in used_modules(script, layout.package).items():
+        code = ast.dump(_strip_docstrings(ast.parse(path.read_text(encoding="utf-8"))))
+        add(dotted, code.encode())
+    assets = layout.package / "assets"
+    for path in sorted(p for p in assets.rglob("*") if p.is_file()) if assets.is_dir() else []:
+        if "__pycache__" not in path.parts and path.suffix != ".py":
             add(path.relative_to(layout.package).as_posix(), path.read_bytes())
     for path in layout.extra_key_files:
         add(path.name, path.read_bytes())
