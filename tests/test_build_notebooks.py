@@ -79,6 +79,8 @@ def test_execute_cache_and_reexecute(tool, layout, capsys):
     for name in ("dl4keras", "Keras", "TensorFlow", "Python"):
         assert name in stamp.source
     assert 'href="../01_dummy.py"' in stamp.source
+    assert f'href="{tool.COLAB_URL}/01_dummy.ipynb"' in stamp.source
+    assert tool.COLAB_URL.endswith(f"github/{tool.REPOSITORY}/blob/main/notebooks")
     info = stamp.metadata[tool.STAMP_TAG]
     assert info["profile"] == "smoke" and info["python"] and info["keras"]
     printed = "".join(o.get("text", "") for o in nb.cells[2].outputs)

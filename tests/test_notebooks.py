@@ -1,6 +1,7 @@
 """dl4keras.notebooks and the `tutorials` and `export-exercises` commands, on test scripts."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,24 @@ def test_export_exercises_writes_student_and_teacher_and_never_overwrites(script
     assert cli.main(["export-exercises", str(target), "--tutorials-dir", folder]) == 2
     assert "not an empty folder" in capsys.readouterr().err
     assert (target / "student" / "01_demo.ipynb").read_text() == before
+
+
+def test_colab_notebooks_install_dl4keras_first(script, tmp_path):
+    path = notebooks.write_notebook(script, tmp_path / "colab.ipynb", colab=True)
+    cells = json.loads(path.read_text())["cells"]
+    assert cells[0]["cell_type"] == "markdown" and "".join(cells[1]["source"]) == (
+        notebooks.COLAB_SETUP
+    )
+    compile(notebooks.COLAB_SETUP, "setup", "exec")  # valid Python outside IPython too
+
+
+def test_the_committed_colab_notebooks_match_the_tutorials(tmp_path):
+    """The site's "Open in Colab" links open notebooks/: they must be today's tutorials."""
+    root = Path(__file__).resolve().parents[1]
+    fresh = notebooks.write_colab_notebooks(root / "tutorials", tmp_path)
+    committed = sorted((root / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in committed] == [p.name for p in fresh], "run `make colab-notebooks`"
+    for new, old in zip(fresh, committed, strict=True):
+        assert new.read_text() == old.read_text(), (
+            f"{old.name} is stale: run `make colab-notebooks`"
+        )

@@ -48,6 +48,11 @@ CELL_TIMEOUT_S = 3600
 KERNEL_NAME = "python3"
 STAMP_TAG = "dl4keras-stamp"
 GOING_FURTHER_TAG = "going-further"
+# The "Open in Colab" link: Colab opens the repository's notebooks/ (committed,
+# made by dl4keras.notebooks.write_colab_notebooks; tests/test_notebooks.py keeps
+# them in step with the tutorials).
+REPOSITORY = "dl4keras/dl4keras"
+COLAB_URL = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks"
 TIME_TAG = "dl4keras-time"
 
 # The reading share of the study time (the run share is measured): prose at
@@ -562,7 +567,9 @@ def stamp_cell(script: Path, profile: str, versions: dict):
         f"{today} with {', '.join(parts)}. "
         f'Download the <a href="../{script.name}" download>script</a> or the '
         f'<a href="{script.stem}.ipynb" download>notebook</a>, '
-        f"or run it with <code>dl4keras run {script.stem.split('_', 1)[0]}</code>.</p>"
+        f"run it with <code>dl4keras run {script.stem.split('_', 1)[0]}</code>, or "
+        f'<a class="dl4keras-colab" href="{COLAB_URL}/{script.stem}.ipynb">open it in Colab</a>.'
+        "</p>"
     )
     return nbformat.v4.new_markdown_cell(
         text,
