@@ -1,4 +1,4 @@
-"""The site hook that fills the Results page from results/*.json."""
+"""The site hook that fills the Results page and the home page's learning path."""
 
 import importlib.util
 import json
@@ -25,10 +25,27 @@ def test_results_markdown_lists_each_tutorials_headline(tmp_path):
     }
     (tmp_path / "01_feature_extraction.json").write_text(json.dumps(payload))
     text = _hook().results_markdown(tmp_path)
-    assert "## [01_feature_extraction](tutorials/01_feature_extraction.ipynb)" in text
+    assert "## [01 · 01_feature_extraction](tutorials/01_feature_extraction.ipynb)" in text
+    tutorials = tmp_path / "tutorials"
+    tutorials.mkdir()
+    (tutorials / "01_feature_extraction.py").write_text("# %% [markdown]\n# # Transfer learning\n")
+    titled = _hook().results_markdown(tmp_path, tutorials)
+    assert "## [01 · Transfer learning](tutorials/01_feature_extraction.ipynb)" in titled
     assert "| (c) pretrained features | 65.9% ± 2.7% |" in text
     assert "Profile `docs`" in text and "Keras 3.15.1" in text
 
 
 def test_results_markdown_without_results(tmp_path):
     assert "run `make notebooks`" in _hook().results_markdown(tmp_path)
+
+
+def test_learning_path_shows_the_measured_study_times(tmp_path):
+    tutorials, notebooks = tmp_path / "tutorials", tmp_path / "notebooks"
+    tutorials.mkdir(), notebooks.mkdir()
+    for stem, title in (("01_a", "First"), ("02_b", "Second")):
+        (tutorials / f"{stem}.py").write_text(f"# %% [markdown]\n# # {title}\n")
+    times = {"core": {"total_min": 38.4}, "going_further": {"total_min": 21.6}}
+    (notebooks / "01_a.ipynb").write_text(json.dumps({"metadata": {"dl4keras-time": times}}))
+    rows = _hook().learning_path_markdown(tutorials, notebooks).splitlines()
+    assert rows[2] == "| 01 | [First](tutorials/01_a.ipynb) | 38 min | +22 min |"
+    assert rows[3] == "| 02 | [Second](tutorials/02_b.ipynb) | not built yet | — |"

@@ -3,7 +3,9 @@
 * Publishes each ``tutorials/NN_name.py`` script next to its page, as
   ``tutorials/NN_name.py``: the "run it yourself" link of the page stamp.
 * Fills the Results page (``docs/results.md``) with the headline numbers that
-  the executed tutorials wrote to ``results/*.json``.
+  the executed tutorials wrote to ``results/*.json``, under each tutorial's
+  title, and the home page's learning path with the study times that the
+  notebook build measured (``docs/tutorials/*.ipynb``).
 * Keeps the site offline: mkdocs-jupyter's notebook template loads MathJax and
   mermaid from a CDN, so those scripts are removed (math is rendered by the
   vendored KaTeX, see ``docs/javascripts/katex.js``), and any page that still
@@ -44,16 +46,47 @@ def on_files(files, config):
 
 
 RESULTS_MARKER = "<!-- dl4keras:results -->"
+PATH_MARKER = "<!-- dl4keras:learning-path -->"
+_TITLE = re.compile(r"^# # (.+)$", re.MULTILINE)
 
 
-def results_markdown(results_dir: Path) -> str:
+def tutorial_title(tutorials: Path, stem: str) -> str:
+    """The title of ``tutorials/<stem>.py`` (its first ``# # `` heading), else the stem."""
+    script = tutorials / f"{stem}.py"
+    match = _TITLE.search(script.read_text(encoding="utf-8")) if script.is_file() else None
+    return match.group(1).strip() if match else stem
+
+
+def learning_path_markdown(tutorials: Path, notebooks: Path) -> str:
+    """The tutorials in order with the study times of their executed notebooks."""
+    rows = ["| # | tutorial | core | going further |", "|---|---|---|---|"]
+    for script in sorted(tutorials.glob("[0-9][0-9]_*.py")):
+        times = {}
+        notebook = notebooks / f"{script.stem}.ipynb"
+        if notebook.is_file():
+            times = json.loads(notebook.read_text()).get("metadata", {}).get("dl4keras-time", {})
+        core = times.get("core", {}).get("total_min")
+        further = times.get("going_further", {}).get("total_min")
+        rows.append(
+            f"| {script.stem[:2]} | [{tutorial_title(tutorials, script.stem)}]"
+            f"(tutorials/{script.stem}.ipynb) | "
+            + (f"{core:.0f} min" if core is not None else "not built yet")
+            + " | "
+            + (f"+{further:.0f} min" if further else "—")
+            + " |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def results_markdown(results_dir: Path, tutorials: Path | None = None) -> str:
     """Markdown tables of the headline numbers in ``results_dir/*.json``."""
     parts = []
     for path in sorted(results_dir.glob("[0-9]*.json")):
         payload = json.loads(path.read_text())
         versions = payload.get("versions", {})
+        title = tutorial_title(tutorials, path.stem) if tutorials else path.stem
         parts.append(
-            f"## [{path.stem}](tutorials/{path.stem}.ipynb)\n\n"
+            f"## [{path.stem[:2]} · {title}](tutorials/{path.stem}.ipynb)\n\n"
             f"Profile `{payload.get('profile')}`, {payload.get('created', '')[:10]}, "
             f"Keras {versions.get('keras', '?')}, TensorFlow {versions.get('tensorflow', '?')}, "
             f"{payload.get('machine', {}).get('cpus', '?')} CPU cores. "
@@ -64,9 +97,13 @@ def results_markdown(results_dir: Path) -> str:
 
 
 def on_page_markdown(markdown, page, config, files):
+    root = Path(config.config_file_path).parent
     if RESULTS_MARKER in markdown:
-        root = Path(config.config_file_path).parent
-        markdown = markdown.replace(RESULTS_MARKER, results_markdown(root / "results"))
+        results = results_markdown(root / "results", root / "tutorials")
+        markdown = markdown.replace(RESULTS_MARKER, results)
+    if PATH_MARKER in markdown:
+        path = learning_path_markdown(root / "tutorials", root / "docs" / "tutorials")
+        markdown = markdown.replace(PATH_MARKER, path)
     return markdown
 
 
