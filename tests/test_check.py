@@ -11,6 +11,15 @@ from dl4keras.check import _common as check_common
 from dl4keras.check import attention as attention_check
 from dl4keras.check import text as text_check
 
+
+def _printed(capsys):
+    """What the check printed, as one line: its lines are wrapped at 80 characters."""
+    out = capsys.readouterr().out
+    too_long = [line for line in out.splitlines() if len(line) > 80]
+    assert not too_long, f"lines over 80 characters: {too_long}"
+    return " ".join(out.split())
+
+
 # ---------------------------------------------------------------- learner functions
 
 
@@ -108,7 +117,7 @@ def test_numpy_reference_matches_dl4keras():
 @pytest.mark.parametrize("fn", [correct, correct_numpy], ids=["keras-tuple", "numpy"])
 def test_correct_solution_passes(fn, capsys):
     assert check.self_attention(fn, as_numpy=fn is correct_numpy) is True
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "All 7 cases pass" in out
     assert "FAIL" not in out and "DIAGNOSIS" not in out
 
@@ -126,7 +135,7 @@ def test_correct_solution_passes(fn, capsys):
 )
 def test_typical_mistakes_are_named(fn, name, failing, capsys):
     assert check.self_attention(fn) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert f"DIAGNOSIS: {name}" in out
     assert out.count("[FAIL]") == failing
     assert f"{7 - failing}/7 cases pass" in out
@@ -149,29 +158,29 @@ def test_report_first_failure_is_none_until_a_case_fails():
 
 def test_only_the_first_failing_case_shows_numbers(capsys):
     assert check.self_attention(forgot_scale) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert out.count("[FAIL]") == 7
-    assert out.count("expected output[") == 1 and out.count("got      output[") == 1
+    assert out.count("expected output[") == 1 and out.count("got output[") == 1
     first_case = out.split("[FAIL] case 2")[0]
     assert "expected output[" in first_case
 
 
 def test_a_returned_tuple_of_one_item_is_named_in_the_singular(capsys):
     assert check.self_attention(lambda q, k, v, mask=None: (correct(q, k, v, mask)[0],)) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "returned a tuple of 1 item;" in out
 
 
 def test_two_mistakes_are_both_named(capsys):
     assert check.self_attention(two_mistakes) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "two mistakes" in out
     assert "forgot the 1/sqrt(d_k) scale" in out and "softmax over the wrong axis" in out
 
 
 def test_exceptions_are_reported_with_a_hint(capsys):
     assert check.self_attention(rank3_only) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "[PASS] case 1" in out
     assert "your function raised" in out and "ops.swapaxes(key, -1, -2)" in out
 
@@ -184,7 +193,7 @@ def test_boolean_mask_hint(capsys):
         return ops.matmul(ops.softmax(scores, axis=-1), value)
 
     assert check.self_attention(float_mask_arithmetic) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert out.count("[PASS]") == 4 and "The mask is boolean (True = may attend)" in out
 
 
@@ -194,12 +203,12 @@ def test_wrong_weights_are_reported(capsys):
         return output, weights * 2.0
 
     assert check.self_attention(unnormalised_weights) is False
-    assert "the output is right but the returned weights are not" in capsys.readouterr().out
+    assert "the output is right but the returned weights are not" in _printed(capsys)
 
 
 def test_quiet_mode_prints_nothing(capsys):
     assert check.self_attention(forgot_scale, verbose=False) is False
-    assert capsys.readouterr().out == ""
+    assert _printed(capsys) == ""
 
 
 def test_bad_input_raises_type_error():
@@ -331,7 +340,7 @@ def test_numpy_multi_head_reference_matches_dl4keras():
 )
 def test_correct_layers_pass(layer_cls, capsys):
     assert check.multi_head_attention(layer_cls) is True
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "All 6 cases pass" in out and "FAIL" not in out
     assert ("copied the weights with a reshape" in out) == (layer_cls is LearnerMHA)
 
@@ -351,7 +360,7 @@ def test_correct_layers_pass(layer_cls, capsys):
 )
 def test_multi_head_mistakes_are_named(layer_cls, name, capsys):
     assert check.multi_head_attention(layer_cls) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert f"DIAGNOSIS: {name}" in out
     assert f"Most likely mistake: {name}" in out
 
@@ -363,7 +372,7 @@ def test_multi_head_wrong_layout_and_failures_are_reported(capsys):
             self.query_dense = keras.layers.Dense(num_heads * key_dim, use_bias=False)
 
     assert check.multi_head_attention(NoBias) is False
-    assert "layout of keras.layers.MultiHeadAttention" in capsys.readouterr().out
+    assert "layout of keras.layers.MultiHeadAttention" in _printed(capsys)
 
     class NoKeyArgument(LearnerMHA):
         def build(self, query_shape, value_shape):
@@ -373,7 +382,7 @@ def test_multi_head_wrong_layout_and_failures_are_reported(capsys):
             return LearnerMHA.call(self, query, value)
 
     assert check.multi_head_attention(NoKeyArgument) is True
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert out.count("[SKIP]") == 4 and "All 2 cases pass" in out
     assert "your call() has no key argument" in out
     assert "your call() has no attention_mask argument" in out
@@ -500,7 +509,7 @@ def test_pooling_reference_matches_keras_hub():
 )
 def test_correct_pooling_passes(fn, capsys):
     assert check.sentence_embeddings(fn) is True
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "All 7 cases pass" in out and "BertTextEmbedder" in out
     assert "FAIL" not in out and "DIAGNOSIS" not in out
 
@@ -523,7 +532,7 @@ def test_correct_pooling_passes(fn, capsys):
 )
 def test_pooling_mistakes_are_named(fn, name, failing, capsys):
     assert check.sentence_embeddings(fn) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert f"DIAGNOSIS: {name}" in out
     assert out.count("[FAIL]") == failing
     assert f"{7 - failing}/7 cases pass" in out
@@ -533,14 +542,14 @@ def test_pooling_mistakes_are_named(fn, name, failing, capsys):
 def test_inverted_mask_is_named_from_its_nan_rows(capsys):
     """Sentences without padding average nothing (NaN); the others average the padding."""
     assert check.sentence_embeddings(pooling_mask_inverted) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "Most likely mistake: padding mask inverted (5 cases)" in out
     assert "0 / 0 = NaN" in out
 
 
 def test_sum_without_normalisation_names_both_mistakes(capsys):
     assert check.sentence_embeddings(pooling_sum_not_normalised) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "DIAGNOSIS: two mistakes, summed instead of averaging + no L2 normalisation" in out
     # With one token per sentence, sum and mean agree: only the normalisation is missing.
     assert "DIAGNOSIS: no L2 normalisation" in out
@@ -548,7 +557,7 @@ def test_sum_without_normalisation_names_both_mistakes(capsys):
 
 def test_pooling_bad_returns_are_reported(capsys):
     assert check.sentence_embeddings(lambda x, mask: None) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "returned None: did you forget the `return`?" in out
     assert out.count("[FAIL]") == 7
 
@@ -556,13 +565,13 @@ def test_pooling_bad_returns_are_reported(capsys):
         return pooling_correct(token_embeddings, padding_mask), ops.ones((2,))
 
     assert check.sentence_embeddings(with_norms) is False
-    assert "returned a tuple; return only the sentence embeddings" in capsys.readouterr().out
+    assert "returned a tuple; return only the sentence embeddings" in _printed(capsys)
 
     def token_vectors(token_embeddings, padding_mask):
         return token_embeddings
 
     assert check.sentence_embeddings(token_vectors) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "output shape: expected (2, 4), got (2, 4, 8)" not in out
     assert "output shape: expected (2, 8), got (2, 4, 8)" in out
     assert "DIAGNOSIS: did not pool over the tokens" in out
@@ -573,7 +582,7 @@ def test_pooling_unmatched_output_reports_the_norms(capsys):
         return 2.0 * pooling_correct(token_embeddings, padding_mask)
 
     assert check.sentence_embeddings(doubled) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "your rows have L2 norms [2.0000, 2.0000" in out and "unit vectors" in out
 
 
@@ -584,7 +593,7 @@ def test_pooling_exceptions_are_reported_with_a_hint(capsys):
         return _l2(mean)
 
     assert check.sentence_embeddings(no_expand_dims) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "your function raised" in out and "function_node" not in out
     assert "expand the mask to (batch, T, 1)" in out
 
@@ -593,7 +602,7 @@ def test_pooling_exceptions_are_reported_with_a_hint(capsys):
         return pooling_correct(token_embeddings, 1.0 - mask[..., 0])
 
     assert check.sentence_embeddings(float_only) is False
-    out = capsys.readouterr().out
+    out = _printed(capsys)
     assert "[PASS] case 1" in out and "[PASS] case 2" in out
     assert "The mask is boolean here" in out and "ops.cast(padding_mask" in out
 
@@ -601,7 +610,7 @@ def test_pooling_exceptions_are_reported_with_a_hint(capsys):
 def test_pooling_quiet_mode_prints_nothing(capsys):
     assert check.sentence_embeddings(pooling_plain_mean, verbose=False) is False
     assert check.sentence_embeddings(pooling_correct, verbose=False) is True
-    assert capsys.readouterr().out == ""
+    assert _printed(capsys) == ""
 
 
 def test_pooling_bad_input_raises_type_error():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
 
 import numpy as np
 
@@ -157,6 +158,25 @@ def diagnose(got, variants, reference, atol=2e-3, rtol=2e-3):
     return found
 
 
+WIDTH = 80
+"""Feedback lines are wrapped to this width (they are read in notebooks and on the site)."""
+
+
+def wrap(line):
+    """`line` wrapped to `WIDTH`, continuation lines indented under its text."""
+    if len(line) <= WIDTH:
+        return [line]
+    indent = len(line) - len(line.lstrip())
+    label = line.lstrip().startswith(("[PASS]", "[FAIL]", "[WARN]"))
+    return textwrap.wrap(
+        line,
+        WIDTH,
+        subsequent_indent=" " * (indent + (7 if label else 2)),
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [line]
+
+
 class Report:
     """Collects and prints the feedback of one check."""
 
@@ -169,7 +189,7 @@ class Report:
 
     def print(self, *lines):
         if self.verbose:
-            print("\n".join(lines))
+            print("\n".join(wrapped for line in lines for wrapped in wrap(line)))
 
     @property
     def first_failure(self):
