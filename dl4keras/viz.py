@@ -114,6 +114,7 @@ def attention_heatmap(
     annotate=None,
     vmin=0.0,
     vmax=None,
+    annotation_fontsize=7,
 ):
     """Draws the attention weights of one head as a heatmap with token labels.
 
@@ -138,6 +139,7 @@ def attention_heatmap(
         vmin: bottom of the colour scale. Defaults to 0 (weights are
             probabilities); pass `None` to use the minimum of `weights`.
         vmax: top of the colour scale; `None` uses the maximum of `weights`.
+        annotation_fontsize: font size of the weights printed in the cells.
 
     Returns:
         The matplotlib `Figure` holding the heatmap.
@@ -201,7 +203,7 @@ def attention_heatmap(
                     f"{value:.2f}",
                     ha="center",
                     va="center",
-                    fontsize=7,
+                    fontsize=annotation_fontsize,
                     color="black" if value > middle else "white",
                 )
     if colorbar:
@@ -267,6 +269,7 @@ def attention_grid(
     size=2.0,
     cmap="viridis",
     title="Attention weights per layer (rows) and head (columns)",
+    tick_labels=True,
 ):
     """Draws a grid of attention heatmaps: one row per layer, one column per head.
 
@@ -287,6 +290,10 @@ def attention_grid(
         size: inches per panel.
         cmap: matplotlib colormap name.
         title: figure title.
+        tick_labels: whether to label the left column and bottom row with the
+            tokens; `False` for many small panels, whose labels would be
+            unreadable (each panel's rows and columns are then `query_tokens`
+            and `tokens`, in order).
 
     Returns:
         The matplotlib `Figure`.
@@ -337,9 +344,10 @@ def attention_grid(
             if r == 0:
                 ax.set_title(f"head {head}", fontsize=9)
             if c == 0:
-                ax.set_yticks(range(queries), query_tokens, fontsize=fontsize)
+                if tick_labels:
+                    ax.set_yticks(range(queries), query_tokens, fontsize=fontsize)
                 ax.set_ylabel(f"layer {layer}", fontsize=9)
-            if r == rows - 1:
+            if r == rows - 1 and tick_labels:
                 ax.set_xticks(range(keys), tokens, rotation=90, fontsize=fontsize)
     if title:
         fig.suptitle(title)

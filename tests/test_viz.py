@@ -177,3 +177,15 @@ def test_attention_overlay_flat_map_grayscale_nearest():
 def test_attention_overlay_bad_input(image, attention, kwargs, match):
     with pytest.raises(ValueError, match=match):
         viz.attention_overlay(image, attention, **kwargs)
+
+
+def test_heatmap_annotation_fontsize_and_grid_without_tick_labels():
+    weights = np.full((3, 3), 1 / 3)
+    fig = viz.attention_heatmap(weights, ["a", "b", "c"], annotation_fontsize=11)
+    assert {t.get_fontsize() for t in fig.axes[0].texts} == {11}
+    plt.close(fig)
+    grid = viz.attention_grid([np.full((2, 3, 3), 1 / 3)], ["a", "b", "c"], tick_labels=False)
+    panels = grid.axes[:-1]
+    assert all(not ax.get_xticklabels() and not ax.get_yticklabels() for ax in panels)
+    assert panels[0].get_ylabel() == "layer 0"  # the layer names stay
+    plt.close(grid)

@@ -266,10 +266,10 @@ print(np.broadcast_to(padding_mask[1], (6, 6)).astype(int))
 _, w_pad = scaled_dot_product_attention(x, x, x, mask=padding_mask, return_weights=True)
 _, w_causal = scaled_dot_product_attention(x, x, x, causal=True, return_weights=True)
 fig, axes = plt.subplots(1, 2, figsize=(8, 4.2), layout="constrained")
-viz.attention_heatmap(w_pad[1], words[1], ax=axes[0], title="padding mask")
-viz.attention_heatmap(w_causal[0], words[0], ax=axes[1], title="causal mask")
-for text in axes[0].texts + axes[1].texts:  # the weights written in the cells
-    text.set_fontsize(10)
+viz.attention_heatmap(w_pad[1], words[1], ax=axes[0], title="padding mask", annotation_fontsize=10)
+viz.attention_heatmap(
+    w_causal[0], words[0], ax=axes[1], title="causal mask", annotation_fontsize=10
+)
 plt.show()
 
 # %% [markdown]
@@ -517,13 +517,11 @@ multi_head_ok = check.multi_head_attention(MyMultiHeadAttention)
 example = "The animal didn't cross the street because it was too tired."
 tokens, maps = hub.attention_maps(backbone, preprocessor, example)
 print(f"weights {maps.shape} for {len(tokens)} tokens:\n{' '.join(tokens)}")
-fig = viz.attention_grid(maps, tokens, size=0.6, title=f"All heads of MiniLM: {example!r}")
-# Token labels on 72 small panels would be unreadable: drop them from every
-# panel (the last axes is the colour bar). Rows and columns of each panel
-# are the tokens printed above, in that order.
-for ax in fig.axes[:-1]:
-    ax.set_xticks([])
-    ax.set_yticks([])
+# Token labels on 72 small panels would be unreadable: rows and columns of
+# each panel are the tokens printed above, in that order.
+fig = viz.attention_grid(
+    maps, tokens, size=0.6, title=f"All heads of MiniLM: {example!r}", tick_labels=False
+)
 fig.set_size_inches(8.2, 4.1)  # square panels, the colour bar close by
 fig.get_layout_engine().set(wspace=0.01, hspace=0.01)
 plt.show()
