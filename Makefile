@@ -39,8 +39,13 @@ notebooks: $(VENV)/.installed-docs
 site: notebooks
 	$(BIN)/mkdocs build --strict
 
-docs: site
-	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+# The site is served at once: each tutorial page says "being executed" until
+# its notebook is ready, then reloads (the notebooks build in the background).
+docs: $(VENV)/.installed-docs
+	$(BIN)/python tools/build_notebooks.py --placeholders --profile $(DL4KERAS_PROFILE)
+	$(BIN)/python tools/build_notebooks.py --profile $(DL4KERAS_PROFILE) & \
+	trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 # Debian's chromium and its chromedriver (no browser download at test time).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -287,3 +287,16 @@ def test_the_real_tutorials_depend_on_the_modules_they_use(tool):
     assert {"dl4keras.ensemble", "dl4keras.calibration", "dl4keras.training.schedules"} <= used[
         "06"
     ]
+
+
+def test_placeholders_let_the_site_be_served_before_the_tutorials_ran(tool, layout, capsys):
+    (layout.tutorials / "01_dummy.py").write_text(TUTORIAL)
+    (layout.tutorials / "02_other.py").write_text(TUTORIAL.replace("A dummy", "Another"))
+    assert tool.main(["--placeholders", "--profile", "smoke"], layout=layout) == 0
+    page = nbformat.read(layout.out / "02_other.ipynb", as_version=4)
+    assert page.metadata[tool.PLACEHOLDER_TAG] and "Being executed" in page.cells[0].source
+    assert page.cells[0].source.startswith("# Another tutorial")
+    assert "placeholders for 01_dummy, 02_other" in capsys.readouterr().out
+    tool.build("smoke", only=["01"], layout=layout)  # the real notebook replaces its page
+    assert tool.PLACEHOLDER_TAG not in nbformat.read(layout.out / "01_dummy.ipynb", 4).metadata
+    assert tool.write_placeholders("smoke", layout=layout) == []  # nothing replaced

@@ -621,6 +621,47 @@ def build_one(script: Path, profile: str, layout: Layout, force: bool = False, l
     return "executed"
 
 
+PLACEHOLDER_TAG = "dl4keras-placeholder"
+
+
+def write_placeholders(profile: str, layout: Layout | None = None, log=_log) -> list[str]:
+    """Writes a "being executed" page for every tutorial that has no notebook yet.
+
+    `make docs` serves the site at once with these, while the tutorials run;
+    each page is replaced by the executed notebook as soon as it is ready (and
+    `mkdocs serve` reloads it). A notebook already there, or one in the cache
+    for this profile and source, is left alone. Returns the stems written.
+    """
+    import nbformat
+
+    layout = layout or Layout()
+    layout.out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for script in find_tutorials(layout.tutorials):
+        target = layout.out / f"{script.stem}.ipynb"
+        key = cache_key(script, profile, layout)
+        cached = layout.cache / f"{script.stem}-{profile}-{key}.ipynb"
+        if target.exists() or cached.exists():
+            continue
+        title = re.search(r"^# # (.+)$", script.read_text(encoding="utf-8"), re.MULTILINE)
+        text = (
+            f"# {title.group(1) if title else script.stem}\n\n"
+            '<div class="admonition info"><p class="admonition-title">Being executed</p>'
+            f"<p>This tutorial is running now (the <code>{profile}</code> profile), so that "
+            "this page can show its real outputs. It appears here when it is done: the page "
+            f'reloads by itself. Meanwhile, read the <a href="../{script.name}">script</a>.'
+            "</p></div>\n"
+        )
+        nb = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_markdown_cell(text)], metadata={PLACEHOLDER_TAG: True}
+        )
+        nbformat.write(nb, target)
+        written.append(script.stem)
+    if written:
+        log(f"placeholders for {', '.join(written)}: the site can be served now")
+    return written
+
+
 def build(profile: str, only=None, force: bool = False, layout: Layout | None = None, log=_log):
     """Builds the notebooks of all (or `only` some) tutorials; returns {stem: status}."""
     if profile not in PROFILES:
@@ -649,10 +690,18 @@ def main(argv=None, layout: Layout | None = None) -> int:
         "--only", nargs="+", metavar="ID", help="tutorial numbers or stems, e.g. 01"
     )
     parser.add_argument("--force", action="store_true", help="execute even when cached")
+    parser.add_argument(
+        "--placeholders",
+        action="store_true",
+        help='only write a "being executed" page for each tutorial without a notebook',
+    )
     args = parser.parse_args(argv)
     profile = args.profile.strip().lower()
     if profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; expected one of {', '.join(PROFILES)}")
+    if args.placeholders:
+        write_placeholders(profile, layout=layout)
+        return 0
     try:
         build(profile, only=args.only, force=args.force, layout=layout)
     except TutorialError as err:
