@@ -49,3 +49,29 @@ def test_learning_path_shows_the_measured_study_times(tmp_path):
     rows = _hook().learning_path_markdown(tutorials, notebooks).splitlines()
     assert rows[2] == "| 01 | [First](tutorials/01_a.ipynb) | 38 min | +22 min |"
     assert rows[3] == "| 02 | [Second](tutorials/02_b.ipynb) | not built yet | — |"
+
+
+def test_the_first_mention_of_a_documented_name_links_to_the_api_reference(tmp_path):
+    hook = _hook()
+    api = tmp_path / "api"
+    for module, ids in {
+        "backbones": ["dl4keras.backbones", "dl4keras.backbones.build"],
+        "training": ["dl4keras.training.schedules", "dl4keras.training.schedules.OneCycle"],
+    }.items():
+        (api / module).mkdir(parents=True)
+        (api / module / "index.html").write_text("".join(f'<h2 id="{i}">x</h2>' for i in ids))
+    anchors = hook.api_anchors(tmp_path)
+    assert anchors["dl4keras.backbones.build"] == "api/backbones/#dl4keras.backbones.build"
+    code = '<span class="n">backbones</span><span class="o">.</span><span class="n">build</span>'
+    html = (
+        f"<p>Use <code>training.OneCycle(1e-2, 100)</code> and <code>np.mean</code>.</p>"
+        f"<pre>{code}(...) then {code}(...)</pre><p><code>training.OneCycle</code></p>"
+    )
+    linked = hook.link_first_mentions(html, anchors, "../../")
+    assert linked.count('class="dl4keras-api"') == 2  # each name once, np.mean not at all
+    assert (
+        '<a class="dl4keras-api" href="../../api/training/#dl4keras.training.schedules.OneCycle"'
+        in linked
+    )
+    assert 'href="../../api/backbones/#dl4keras.backbones.build" ' in linked
+    assert linked.endswith("<p><code>training.OneCycle</code></p>")  # the second mention: plain

@@ -6,6 +6,9 @@
   the executed tutorials wrote to ``results/*.json``, under each tutorial's
   title, and the home page's learning path with the study times that the
   notebook build measured (``docs/tutorials/*.ipynb``).
+* Links the first mention of each dl4keras function, class or module on a
+  tutorial page (in code, ``backbones.build(...)``, or in prose,
+  ``training.OneCycle``) to its entry in the API reference.
 * Keeps the site offline: mkdocs-jupyter's notebook template loads MathJax and
   mermaid from a CDN, so those scripts are removed (math is rendered by the
   vendored KaTeX, see ``docs/javascripts/katex.js``), and any page that still
@@ -123,3 +126,57 @@ def on_post_page(output, page, config):
             snippet,
         )
     return output
+
+
+# ------------------------------------------------------------ links to the API reference
+
+_ANCHOR = re.compile(r'id="(dl4keras(?:\.\w+)+)"')
+_MENTION = re.compile(
+    # in highlighted code: `module.name` as pygments tokens
+    r'(?P<code><span class="n">(?P<cm>\w+)</span><span class="o">\.</span>'
+    r'<span class="n">(?P<cn>\w+)</span>)'
+    # in prose: `module.name` or `module.name(...)` in a code span
+    r"|(?P<prose><code>(?P<pm>\w+)\.(?P<pn>\w+)(?P<rest>[^<]*)</code>)"
+)
+
+
+def api_anchors(site_dir: Path) -> dict[str, str]:
+    """Every documented dl4keras object of the built site: its id -> its URL from the site root."""
+    anchors = {}
+    for page in sorted((site_dir / "api").glob("*/index.html")):
+        url = page.parent.relative_to(site_dir).as_posix() + "/"
+        for anchor in _ANCHOR.findall(page.read_text(encoding="utf-8")):
+            anchors.setdefault(anchor, f"{url}#{anchor}")
+    return anchors
+
+
+def _target(anchors: dict[str, str], module: str, name: str) -> str | None:
+    exact = anchors.get(f"dl4keras.{module}.{name}")
+    if exact:
+        return exact
+    inside = [a for a in anchors if a.startswith(f"dl4keras.{module}.") and a.endswith(f".{name}")]
+    return anchors[min(inside, key=len)] if inside else None  # e.g. training -> training.schedules
+
+
+def link_first_mentions(html: str, anchors: dict[str, str], to_root: str) -> str:
+    """`html` with the first mention of each documented `module.name` linked to the API page."""
+    linked, out, last = set(), [], 0
+    for match in _MENTION.finditer(html):
+        module, name = (match["cm"], match["cn"]) if match["code"] else (match["pm"], match["pn"])
+        target = _target(anchors, module, name) if (module, name) not in linked else None
+        if target is None:
+            continue
+        linked.add((module, name))
+        title = f"dl4keras.{module}.{name} in the API reference"
+        out += [html[last : match.start()], f'<a class="dl4keras-api" href="{to_root}{target}" ']
+        out += [f'title="{title}">{match.group(0)}</a>']
+        last = match.end()
+    return "".join(out) + html[last:]
+
+
+def on_post_build(config):
+    site = Path(config.site_dir)
+    anchors = api_anchors(site)
+    for page in sorted(site.glob("tutorials/*/index.html")):
+        html = page.read_text(encoding="utf-8")
+        page.write_text(link_first_mentions(html, anchors, "../../"), encoding="utf-8")
