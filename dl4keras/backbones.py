@@ -28,6 +28,13 @@ by default `~/.keras/models`). With no network and no cached file,
 `dl4keras.downloads.WeightsUnavailableError`
 that says how to get the file, or what to use instead.
 
+Around the extractors: `linear_probe` trains a linear softmax head on
+extracted features (multinomial logistic regression); `measure_costs` and
+`format_costs` tabulate each backbone's parameters, feature size,
+preprocessing and `extract_features` throughput, offline (random weights);
+`probe_backbones` compares the linear-probe accuracy of several backbones on
+one labelled image task.
+
 Examples:
     ```python
     from dl4keras import backbones
@@ -48,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -56,7 +64,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from dl4keras import tiny_resnet
+from dl4keras import _validation, tiny_resnet
 from dl4keras.downloads import (
     DOWNLOAD_TIMEOUT,
     WeightsUnavailableError,
@@ -76,8 +84,12 @@ __all__ = [
     "describe",
     "download_weights",
     "extract_features",
+    "format_costs",
     "get_spec",
+    "linear_probe",
+    "measure_costs",
     "preprocessing_for",
+    "probe_backbones",
 ]
 
 POOLINGS = ("avg", "max", None)
@@ -866,3 +878,266 @@ def attach_head(model, num_classes, dropout=0.0, name=None):
     if name is None:
         name = f"{model.name.removesuffix('_features')}_classifier"
     return keras.Model(model.inputs, _head(model.outputs[0], num_classes, dropout), name=name)
+
+
+# --------------------------------------------------------------------------
+# Linear probes and costs
+# --------------------------------------------------------------------------
+
+
+def linear_probe(
+    x_train,
+    y_train,
+    x_eval,
+    y_eval,
+    steps=300,
+    learning_rate=1e-2,
+    weight_decay=0.05,
+    num_classes=None,
+    seed=0,
+):
+    """Trains a linear softmax classifier on features; returns its eval accuracy.
+
+    The model is `Normalization` (adapted to `x_train`, so each feature is
+    standardised) followed by `classifier_head` (one `Dense` softmax layer):
+    multinomial logistic regression. It is trained with AdamW for `steps`
+    full-batch gradient steps (`train_on_batch` on the whole training set,
+    which suits the small labelled sets of transfer learning). The same
+    `seed` gives the same initial weights, so two calls on the same data give
+    the same accuracy. Inputs of any shape are flattened: raw pixels work
+    too (the usual baseline).
+
+    Args:
+        x_train: training features `(n, ...)`, e.g. from `extract_features`.
+        y_train: int labels `(n,)`, `0 .. num_classes - 1`.
+        x_eval: evaluation features, same feature shape.
+        y_eval: their int labels.
+        steps: full-batch gradient steps.
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        num_classes: number of classes; default `max(labels) + 1`.
+        seed: seed of the initial weights.
+
+    Returns:
+        The accuracy on `(x_eval, y_eval)` as a float.
+
+    Raises:
+        ValueError: mismatched lengths or feature sizes, or bad `steps`,
+            `learning_rate`, `num_classes`.
+
+    Examples:
+        >>> from dl4keras.backbones import linear_probe
+        >>> rng = np.random.default_rng(0)
+        >>> labels = np.arange(40) % 2
+        >>> features = rng.normal(size=(40, 8)) + labels[:, None]  # separable-ish
+        >>> train, test = slice(0, 20), slice(20, 40)
+        >>> accuracy = linear_probe(features[train], labels[train], features[test], labels[test])
+        >>> 0.5 < accuracy <= 1.0
+        True
+    """
+    steps = _validation.positive_int("steps", steps)
+    learning_rate = _validation.positive_float("learning_rate", learning_rate)
+    x_train = np.asarray(x_train)
+    x_train = x_train.reshape(len(x_train), -1).astype("float32")
+    x_eval = np.asarray(x_eval)
+    x_eval = x_eval.reshape(len(x_eval), -1).astype("float32")
+    y_train, y_eval = np.asarray(y_train).astype("int64"), np.asarray(y_eval).astype("int64")
+    if len(x_train) != len(y_train) or len(x_eval) != len(y_eval):
+        raise ValueError(
+            f"Features and labels differ in length: x_train {len(x_train)}, y_train "
+            f"{len(y_train)}, x_eval {len(x_eval)}, y_eval {len(y_eval)}."
+        )
+    if x_train.shape[1] != x_eval.shape[1]:
+        raise ValueError(
+            f"x_train has {x_train.shape[1]} features per example but x_eval has "
+            f"{x_eval.shape[1]}: extract both with the same model."
+        )
+    if num_classes is None:
+        num_classes = int(max(y_train.max(), y_eval.max())) + 1
+    keras.utils.set_random_seed(seed)
+    norm = keras.layers.Normalization()
+    norm.adapt(x_train)
+    head = classifier_head(num_classes, input_shape=x_train.shape[1])
+    model = keras.Sequential([keras.Input((x_train.shape[1],)), norm, head])
+    model.compile(
+        keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    for _ in range(steps):
+        model.train_on_batch(x_train, y_train)
+    return float(model.evaluate(x_eval, y_eval, verbose=0, batch_size=1024)[1])
+
+
+def measure_costs(names=None, image_size=224, batch_size=8, batches=2, speed_of=None, seed=0):
+    """Builds backbones with random weights (offline) and measures what each costs.
+
+    For each backbone: its parameters, the size of the pooled feature vector,
+    its preprocessing, and the throughput of `extract_features` on this
+    machine at `image_size` x `image_size`: one warm-up batch (it traces the
+    graph), then `batches` timed batches of `batch_size` random images. The
+    weights do not change the cost, so `weights=None` measures the
+    pretrained models' cost without a download.
+
+    Args:
+        names: backbones to build; default every one of `BACKBONES`.
+        image_size: side of the square input images.
+        batch_size: images per forward pass.
+        batches: timed batches per backbone (after the warm-up batch).
+        speed_of: the names among `names` whose throughput is timed (the
+            others get `None`); default all. Timing the large ones takes a
+            while on a CPU.
+        seed: seed of the random images.
+
+    Returns:
+        A list of dicts, one per backbone, with keys `name`, `parameters`,
+        `feature_size`, `preprocessing`, `images_per_second` (None when not
+        timed), `batch_size` and `image_size`. `format_costs` prints them.
+
+    Examples:
+        >>> from dl4keras.backbones import format_costs, measure_costs
+        >>> rows = measure_costs(["tiny_resnet"], image_size=32, batch_size=4, batches=1)
+        >>> rows[0]["parameters"], rows[0]["feature_size"], rows[0]["preprocessing"]
+        (686240, 192, 'none')
+        >>> print(format_costs(rows).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+        backbone  parameters  features  preprocessing  images/s
+    """
+    names = list(BACKBONES) if names is None else [get_spec(n).name for n in names]
+    speed_of = set(names if speed_of is None else [get_spec(n).name for n in speed_of])
+    image_size = _validation.positive_int("image_size", image_size)
+    batch_size = _validation.positive_int("batch_size", batch_size)
+    batches = _validation.positive_int("batches", batches)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name in names:
+        spec = get_spec(name)
+        side = max(image_size, spec.min_size)
+        model = build(name, input_shape=(side, side, 3), weights=None)
+        speed = None
+        if name in speed_of:
+            images = rng.integers(0, 256, (batch_size * (batches + 1), side, side, 3), "uint8")
+            extract_features(model, images[:batch_size], batch_size=batch_size, verbose=0)
+            start = time.perf_counter()
+            extract_features(model, images[batch_size:], batch_size=batch_size, verbose=0)
+            speed = batch_size * batches / (time.perf_counter() - start)
+        rows.append(
+            {
+                "name": name,
+                "parameters": int(model.get_layer(name).count_params()),
+                "feature_size": int(model.output_shape[-1]),
+                "preprocessing": spec.preprocessing,
+                "images_per_second": speed,
+                "batch_size": batch_size,
+                "image_size": side,
+            }
+        )
+        del model
+    return rows
+
+
+def format_costs(rows):
+    """The rows of `measure_costs` (or `probe_backbones`) as a printable table.
+
+    Columns: backbone, parameters, feature size, preprocessing, images/s
+    ("not timed" where `images_per_second` is None) and, when the rows have
+    it, `accuracy`.
+    """
+    header = ["backbone", "parameters", "features", "preprocessing", "images/s"]
+    with_accuracy = any("accuracy" in row for row in rows)
+    if with_accuracy:
+        header.append("probe accuracy")
+    table = [header]
+    for row in rows:
+        speed = row.get("images_per_second")
+        cells = [
+            row["name"],
+            f"{row['parameters']:,}",
+            str(row["feature_size"]),
+            _DESCRIPTIONS[row["preprocessing"]],
+            "not timed" if speed is None else f"{speed:.1f}",
+        ]
+        if with_accuracy:
+            cells.append(f"{row['accuracy']:.1%}" if "accuracy" in row else "")
+        table.append(cells)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    right = {1, 2, 4, 5}
+    return "\n".join(
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in table
+    )
+
+
+def _split(data):
+    """`(images or dataset, labels or None, input shape)` of arrays or a tf.data dataset."""
+    if _is_tf_dataset(data):
+        shape = tuple(data.element_spec[0].shape)
+        return data, None, shape[-3:]
+    if not isinstance(data, list | tuple) or len(data) != 2:
+        raise ValueError(
+            "Each dataset must be a tf.data.Dataset of (images, labels) or a tuple "
+            f"(images, labels) of arrays. Received an object of type {type(data).__name__}."
+        )
+    images = np.asarray(data[0])
+    return images, np.asarray(data[1]), images.shape[1:]
+
+
+def probe_backbones(names, train_data, eval_data, weights="pretrained", steps=300, batch_size=64):
+    """Linear-probe accuracy of several backbones on one labelled image task.
+
+    For each backbone: `build` it at the images' size with `weights`, run
+    `extract_features` over both sets, train `linear_probe` on the training
+    features and evaluate it on the evaluation features.
+
+    Args:
+        names: backbone names, see `describe()`.
+        train_data: `(images, labels)` arrays of raw 0-255 RGB images, or a
+            `tf.data.Dataset` of `(images, labels)` batches (e.g. from
+            `dl4keras.image_folder.load_image_folder`).
+        eval_data: the same for evaluation.
+        weights: passed to `build` (`"pretrained"` needs the ImageNet files:
+            internet once, or the Keras cache).
+        steps: gradient steps of each linear probe.
+        batch_size: images per forward pass of the extraction.
+
+    Returns:
+        A list of dicts, one per backbone, with the keys of `measure_costs`
+        (`images_per_second`: the extraction throughput of the training set)
+        and `accuracy`; `format_costs` prints them.
+
+    Examples:
+        >>> from dl4keras.backbones import probe_backbones
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = rng.integers(0, 256, (12, 32, 32, 3)), np.arange(12) % 3
+        >>> rows = probe_backbones(["tiny_resnet"], (x, y), (x, y), weights=None, steps=5)
+        >>> sorted(rows[0])  # doctest: +NORMALIZE_WHITESPACE
+        ['accuracy', 'batch_size', 'feature_size', 'image_size', 'images_per_second', 'name',
+         'parameters', 'preprocessing']
+    """
+    train, y_train, shape = _split(train_data)
+    evaluation, y_eval, _ = _split(eval_data)
+    rows = []
+    for name in names:
+        model = build(name, input_shape=shape, weights=weights)
+        start = time.perf_counter()
+        f_train = extract_features(model, train, batch_size=batch_size, verbose=0)
+        seconds = time.perf_counter() - start
+        f_train, labels_train = f_train if y_train is None else (f_train, y_train)
+        f_eval = extract_features(model, evaluation, batch_size=batch_size, verbose=0)
+        f_eval, labels_eval = f_eval if y_eval is None else (f_eval, y_eval)
+        rows.append(
+            {
+                "name": name,
+                "parameters": int(model.get_layer(name).count_params()),
+                "feature_size": int(f_train.shape[-1]),
+                "preprocessing": get_spec(name).preprocessing,
+                "images_per_second": len(f_train) / seconds,
+                "batch_size": batch_size,
+                "image_size": shape[0],
+                "accuracy": linear_probe(f_train, labels_train, f_eval, labels_eval, steps=steps),
+            }
+        )
+        del model
+    return rows

@@ -492,3 +492,90 @@ def test_attach_head_gives_an_end_to_end_classifier(tiny):
     assert np.isfinite(history.history["loss"][0])
     probabilities = classifier.predict(images(2), verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- linear probes and costs
+
+
+def test_linear_probe_learns_separable_features_and_is_reproducible():
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    features = rng.normal(size=(60, 5)) + 4 * np.eye(3, 5)[labels]
+    args = (features[:30], labels[:30], features[30:], labels[30:])
+    accuracy = backbones.linear_probe(*args, steps=100)
+    assert accuracy > 0.9
+    assert backbones.linear_probe(*args, steps=100) == accuracy  # same seed, same result
+    # images are flattened: raw pixels are a valid input (the usual baseline)
+    pixels = images(6)
+    assert 0.0 <= backbones.linear_probe(pixels, np.arange(6) % 2, pixels, np.arange(6) % 2, 5)
+
+
+def test_linear_probe_matches_the_hand_written_head():
+    """The tutorial builds the head by hand once; the package's version is the same steps."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(20, 6)).astype("float32"), np.arange(20) % 4
+    keras.utils.set_random_seed(3)
+    norm = keras.layers.Normalization()
+    norm.adapt(x)
+    model = keras.Sequential([keras.Input((6,)), norm, backbones.classifier_head(4, 6)])
+    model.compile(
+        keras.optimizers.AdamW(1e-2, weight_decay=0.05),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    for _ in range(10):
+        model.train_on_batch(x, y)
+    expected = model.evaluate(x, y, verbose=0)[1]
+    assert backbones.linear_probe(x, y, x, y, steps=10, seed=3) == pytest.approx(expected)
+
+
+def test_linear_probe_validation():
+    x, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="differ in length"):
+        backbones.linear_probe(x, y[:3], x, y)
+    with pytest.raises(ValueError, match="4 features per example"):
+        backbones.linear_probe(np.zeros((4, 4)), y, x, y)
+    with pytest.raises(ValueError, match="`steps`"):
+        backbones.linear_probe(x, y, x, y, steps=0)
+
+
+def test_measure_costs_rows_and_table():
+    rows = backbones.measure_costs(
+        ["tiny_resnet", "mobilenetv3small"],
+        image_size=32,
+        batch_size=2,
+        batches=1,
+        speed_of=["tiny_resnet"],
+    )
+    tiny, mobile = rows
+    assert tiny["parameters"] == backbones.get_spec("tiny_resnet").params
+    assert mobile["parameters"] == backbones.get_spec("mobilenetv3small").params
+    assert (tiny["feature_size"], mobile["feature_size"]) == (TINY_DIM, 576)
+    assert tiny["images_per_second"] > 0 and mobile["images_per_second"] is None
+    assert mobile["preprocessing"] == "none" and tiny["image_size"] == 32
+    table = backbones.format_costs(rows).splitlines()
+    assert table[0].split()[:3] == ["backbone", "parameters", "features"]
+    assert "686,240" in table[1] and "not timed" in table[2]
+    with pytest.raises(ValueError, match="Unknown backbone"):
+        backbones.measure_costs(["resnet5"])
+    # below a backbone's minimum size, the minimum is used
+    assert (
+        backbones.measure_costs(["tiny_resnet"], image_size=8, speed_of=[])[0]["image_size"] >= 16
+    )
+
+
+def test_probe_backbones_on_arrays_and_datasets():
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (12, 32, 32, 3)).astype("uint8"), np.arange(12) % 3
+    rows = backbones.probe_backbones(["tiny_resnet"], (x, y), (x, y), weights=None, steps=5)
+    assert 0.0 <= rows[0]["accuracy"] <= 1.0 and rows[0]["feature_size"] == TINY_DIM
+    dataset = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y)).batch(5)
+    rows_ds = backbones.probe_backbones(
+        ["tiny_resnet", "tiny_resnet"], dataset, dataset, weights=None, steps=5
+    )
+    # every backbone reads the labels from the dataset (not only the first one)
+    assert len(rows_ds) == 2 and all(0.0 <= row["accuracy"] <= 1.0 for row in rows_ds)
+    assert rows_ds[1]["images_per_second"] > 0
+    assert "probe accuracy" in backbones.format_costs(rows_ds).splitlines()[0]
+    with pytest.raises(ValueError, match="tuple"):
+        backbones.probe_backbones(["tiny_resnet"], x, (x, y))
