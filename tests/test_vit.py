@@ -387,3 +387,177 @@ def test_rescaling_argument():
     for bad in ((1.0,), (1.0, [1, 2]), "0-255", (True, 0.0)):
         with pytest.raises(ValueError, match="argument `rescaling`"):
             VisionTransformer.from_config_name("vit_digits", rescaling=bad)
+
+
+# ------------------------------------------------------------ receptive field
+
+
+@pytest.mark.parametrize("stem, patch", [((), 2), ((4,), 2), ((4, 4), 2), ((4, 4, 4), 1)])
+def test_patch_receptive_field_matches_a_perturbation_measurement(stem, patch):
+    keras.utils.set_random_seed(0)
+    model = vit.build("vit_digits", conv_stem=stem, patch_size=patch, **TINY)
+    x = images(1)
+    token = model.grid_size[1] + 1  # the patch at row 1, column 1
+    seen = np.zeros((8, 8), bool)
+    for r in range(8):
+        for c in range(8):
+            y = x.copy()
+            y[0, r, c, 0] += 1.0
+            seen[r, c] = token in _changed_tokens(model, x, y)
+    rows, cols = np.nonzero(seen)
+    field = model.patch_receptive_field
+    assert field == (patch + 2 * len(stem),) * 2
+    # Clipped by the image border at the top left: the window starts at
+    # max(0, patch - len(stem)) and ends at 2 * patch - 1 + len(stem).
+    assert rows.max() == min(7, 2 * patch - 1 + len(stem))
+    assert rows.max() - rows.min() + 1 == min(field[0], rows.max() + 1)
+    assert cols.max() - cols.min() + 1 == min(field[1], cols.max() + 1)
+
+
+# ---------------------------------------------------------------- recipes
+
+
+def digits_like(n=40, seed=0):
+    """Two easy classes: bright left half vs bright right half (+ noise)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.uniform(0, 0.3, size=(n, 8, 8, 1)).astype("float32")
+    x[y == 0, :, :4] += 0.7
+    x[y == 1, :, 4:] += 0.7
+    return x, y
+
+
+def test_recipe_completes_and_validates():
+    assert vit.recipe() == vit.PLAIN and vit.recipe() is not vit.PLAIN
+    r = vit.recipe(schedule=True, conv_stem=[8], weight_decay=1)
+    assert r["conv_stem"] == (8,) and r["weight_decay"] == 1.0 and r["pooling"] == "gap"
+    for bad, text in [
+        (dict(sched=True), "Unknown recipe ingredient"),
+        (dict(pooling="max"), "pooling"),
+        (dict(smoothing=1.5), "smoothing"),
+        (dict(shift=-0.1), "shift"),
+        (dict(weight_decay="0.1"), "weight_decay"),
+    ]:
+        with pytest.raises(ValueError, match=text):
+            vit.recipe(**bad)
+
+
+def test_recipe_ladder_adds_one_ingredient_at_a_time():
+    names = list(vit.RECIPES)
+    assert names[0].startswith("plain") and vit.BEST == names[-1]
+    assert vit.RECIPES[names[0]] == vit.PLAIN
+    for before, after in zip(names, names[1:]):
+        changed = {k for k in vit.PLAIN if vit.RECIPES[before][k] != vit.RECIPES[after][k]}
+        # one ingredient, AdamW + smoothing (two regularisers), or shifts swapped for the stem
+        assert changed in (
+            {"schedule"},
+            {"weight_decay", "smoothing"},
+            {"pooling"},
+            {"shift"},
+            {"shift", "conv_stem"},
+        ), (after, changed)
+    assert vit.RECIPES[vit.BEST]["conv_stem"] == (32, 32)
+
+
+def test_fit_recipe_trains_any_classifier_and_uses_the_schedule(monkeypatch):
+    from dl4keras.vit import recipes
+
+    calls = []
+    real = recipes.warmup_cosine
+    monkeypatch.setattr(
+        recipes, "warmup_cosine", lambda *a, **k: calls.append((a, k)) or real(*a, **k)
+    )
+    x, y = digits_like()
+    keras.utils.set_random_seed(0)
+    cnn = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    seconds = vit.fit_recipe(
+        cnn, dict(schedule=True, smoothing=0.1, shift=0.125), 10, x, y, batch_size=8
+    )
+    assert seconds > 0
+    assert vit.accuracy(cnn, x, y) == 1.0
+    # 10 epochs of 5 steps; a tenth of them warm up to the peak.
+    assert calls == [((2e-3,), dict(total_steps=50, warmup_steps=5))]
+    # The augmentation sits in the training wrapper, not in the model.
+    assert [type(layer).__name__ for layer in cnn.layers] == ["Flatten", "Dense"]
+
+
+def test_train_vit_builds_the_recipe_and_is_seeded():
+    x, y = digits_like(16)
+    best = vit.RECIPES[vit.BEST]
+    a, _ = vit.train_vit(best, 1, x, y, seed=3, config_name="vit_digits", **TINY)
+    b, _ = vit.train_vit(best, 1, x, y, seed=3, **TINY)
+    assert a.conv_stem == (32, 32) and a.pooling == "token" and a.depth == TINY["depth"]
+    np.testing.assert_allclose(np.asarray(a(x[:2])), np.asarray(b(x[:2])), atol=1e-5)
+    gap, _ = vit.train_vit(vit.PLAIN, 1, x, y, fit_options=dict(batch_size=4), **TINY)
+    assert gap.pooling == "gap" and gap.conv_stem == ()
+
+
+def test_compare_recipes_rows():
+    x, y = digits_like(20)
+    rows = vit.compare_recipes({"plain": vit.PLAIN}, 1, x, y, x[:10], y[:10], seeds=(0, 1), **TINY)
+    assert [(r["recipe"], r["seed"]) for r in rows] == [("plain", 0), ("plain", 1)]
+    for r in rows:
+        assert r["val_errors"] == round((1 - r["val_accuracy"]) * 10)
+        assert 0 <= r["train_accuracy"] <= 1 and r["train_seconds"] > 0
+
+
+def test_accuracy_and_images_per_second():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Identity()])
+    x = np.eye(3, dtype="float32")
+    assert vit.accuracy(model, x, [0, 1, 1]) == pytest.approx(2 / 3)
+    assert vit.images_per_second(model, x, repeats=2) > 0
+    with pytest.raises(ValueError, match="repeats"):
+        vit.images_per_second(model, x, repeats=0)
+
+
+def test_recipe_search_results_and_table(tmp_path):
+    search = dict(
+        script="tools/vit_recipe_search.py",
+        date="2026-01-01T00:00:00+00:00",
+        commit="abc1234",
+        data=dict(fit_images=1077, val_images=270, batch_size=64, peak_learning_rate=2e-3),
+        runs=[
+            dict(
+                group="stem",
+                run="stem (32, 32), 20 epochs",
+                seed=s,
+                val_errors=e,
+                val_images=270,
+                epochs=20,
+            )
+            for s, e in ((0, 4), (1, 5))
+        ],
+        test_runs=[dict(run="class token", seed=0, test_accuracy=0.97, test_images=450)],
+        anchors=[
+            dict(
+                run="KerasHub ViTBackbone",
+                recipe="plain",
+                epochs=20,
+                test_accuracy=0.9,
+                train_seconds=30.0,
+            )
+        ],
+    )
+    path = tmp_path / "search.json"
+    path.write_text(__import__("json").dumps(search))
+    loaded = vit.recipe_search_results(path)
+    assert loaded == search
+    lines = vit.search_table(loaded)
+    assert lines[0].startswith("Recipe search (tools/vit_recipe_search.py), 2026-01-01")
+    assert any(
+        line.strip().startswith("stem (32, 32), 20 epochs") and "4, 5" in line for line in lines
+    )
+    assert any("class token" in line and "97.0%" in line for line in lines)
+    assert all(len(line) <= 80 for line in lines)
+    with pytest.raises(FileNotFoundError):
+        vit.recipe_search_results(tmp_path / "missing.json")
+
+
+def test_shipped_recipe_search_is_complete():
+    search = vit.recipe_search_results()
+    assert search["script"] == "tools/vit_recipe_search.py"
+    assert search["complete"] is True and search["quick"] is False
+    groups = {r["group"] for r in search["runs"]}
+    assert {"no stem, 40 epochs", "augmentation, no stem", "stem"} <= groups
+    assert len(search["anchors"]) == 2 and search["test_runs"]
+    assert all(len(line) <= 80 for line in vit.search_table(search))

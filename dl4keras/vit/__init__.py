@@ -15,13 +15,20 @@ the tokens; a final LayerNorm and a linear head classify.
   `with_image_size(...)` to fine-tune at another resolution.
 - `attention_rollout`: where the class token looks, through all layers
   (Abnar & Zuidema, 2020).
+- `train_vit`, `fit_recipe`, `recipe`, `RECIPES`, `compare_recipes`: the
+  training recipes of a small-data ViT (warm-up + cosine, AdamW, label
+  smoothing, pooling, augmentation, convolutional stem), one ingredient at
+  a time; `accuracy` and `images_per_second` measure the result;
+  `recipe_search_results` reads the recorded results of the longer search
+  (`tools/vit_recipe_search.py`).
 - `load_keras_hub_weights`: copies the weights of a KerasHub `ViTBackbone`
   (e.g. a pretrained preset) into a `VisionTransformer`; `keras_hub_rescaling`
   reads the input scaling of the preset's image converter.
 
 The package is split by role, as KerasHub splits `models/vit/`: `layers`
 (patch embedding, class token), `presets` (named configurations), `model`
-(`VisionTransformer`), `rollout` and `conversion` (KerasHub weights). Every
+(`VisionTransformer`), `rollout`, `conversion` (KerasHub weights) and
+`recipes` (training recipes). Every
 public name is importable from `dl4keras.vit`.
 """
 
@@ -29,18 +36,42 @@ from dl4keras.vit.conversion import keras_hub_rescaling, load_keras_hub_weights
 from dl4keras.vit.layers import ClassToken, ClassTokenPooling, PatchEmbedding
 from dl4keras.vit.model import VisionTransformer, build
 from dl4keras.vit.presets import CONFIGS, list_configs
+from dl4keras.vit.recipes import (
+    BEST,
+    PLAIN,
+    RECIPES,
+    accuracy,
+    compare_recipes,
+    fit_recipe,
+    images_per_second,
+    recipe,
+    recipe_search_results,
+    search_table,
+    train_vit,
+)
 from dl4keras.vit.rollout import attention_rollout, rollout_matrix
 
 __all__ = [
+    "BEST",
     "CONFIGS",
+    "PLAIN",
+    "RECIPES",
     "ClassToken",
     "ClassTokenPooling",
     "PatchEmbedding",
     "VisionTransformer",
+    "accuracy",
     "attention_rollout",
     "build",
+    "compare_recipes",
+    "fit_recipe",
+    "images_per_second",
     "keras_hub_rescaling",
     "list_configs",
     "load_keras_hub_weights",
+    "recipe",
+    "recipe_search_results",
     "rollout_matrix",
+    "search_table",
+    "train_vit",
 ]

@@ -345,6 +345,50 @@ class VisionTransformer(keras.Model):
         return [self.get_layer(f"stem_conv_{i}") for i in range(len(self.conv_stem))]
 
     @property
+    def patch_receptive_field(self):
+        """The pixels one patch token sees, `(height, width)`, before any attention.
+
+        A `P × P` patch sees `P × P` pixels; each 3×3 convolution of the
+        stem (stride 1) widens that by one pixel on every side, so with `n`
+        stem convolutions a token sees `(P + 2n) × (P + 2n)` pixels (e.g.
+        6×6 for 2×2 patches after two convolutions).
+
+        Examples:
+            >>> from dl4keras.vit import build
+            >>> build("vit_digits").patch_receptive_field
+            (2, 2)
+            >>> build("vit_digits", conv_stem=(32, 32)).patch_receptive_field
+            (6, 6)
+        """
+        grow = 2 * len(self.conv_stem)
+        return (self.patch_size[0] + grow, self.patch_size[1] + grow)
+
+    def position_similarity(self):
+        """How alike the patches' learned position embeddings are, by grid distance.
+
+        Returns:
+            `(cosine, steps)`: two `(patches, patches)` NumPy arrays, the
+            cosine similarity of every pair of patch position embeddings
+            (the class token's slot left out) and the distance of the pair
+            on the patch grid in steps up, down, left or right (1 =
+            neighbours). A model that learned the 2-D layout has a higher
+            mean `cosine[steps == 1]` than `cosine[steps >= 2]`.
+
+        Examples:
+            >>> from dl4keras.vit import build
+            >>> cosine, steps = build("vit_digits").position_similarity()
+            >>> cosine.shape, int(steps[0, 5]), int(steps[0, 15])  # 4×4 grid
+            ((16, 16), 2, 6)
+        """
+        table = ops.convert_to_numpy(self.get_layer("position_embedding").embeddings)
+        rows, cols = self.grid_size
+        table = np.asarray(table).reshape(-1, self.hidden_dim)[-rows * cols :]
+        unit = table / np.linalg.norm(table, axis=1, keepdims=True)
+        r, c = np.divmod(np.arange(rows * cols), cols)  # each patch's grid cell
+        steps = np.abs(r[:, None] - r) + np.abs(c[:, None] - c)
+        return unit @ unit.T, steps
+
+    @property
     def encoder_blocks(self):
         """The `TransformerEncoderBlock`s, first to last."""
         return [self.get_layer(f"encoder_block_{i}") for i in range(self.depth)]
