@@ -35,7 +35,18 @@ usual mistake with its fix.
 """
 
 from dl4keras.check.attention import multi_head_attention, self_attention
+from dl4keras.check.feature_extraction import feature_extractor
+from dl4keras.check.fine_tuning import fine_tuning_setup
 from dl4keras.check.text import sentence_embeddings
 from dl4keras.check.training import training_setup
+from dl4keras.check.vit import vit_variants
 
-__all__ = ["multi_head_attention", "self_attention", "sentence_embeddings", "training_setup"]
+__all__ = [
+    "feature_extractor",
+    "fine_tuning_setup",
+    "multi_head_attention",
+    "self_attention",
+    "sentence_embeddings",
+    "training_setup",
+    "vit_variants",
+]
