@@ -235,13 +235,18 @@ def _empty_or_new(folder: Path) -> Path:
     return folder
 
 
-def _cmd_tutorials(args) -> int:
-    """Copies the tutorial scripts, and a notebook of each, into a new folder to edit."""
+def _source_and_target(args):
+    """The tutorials to copy (at least one), their folder, and the new or empty target."""
     source = tutorials_dir(args.tutorials_dir)
     tutorials = find_tutorials(source)
     if not tutorials:
         raise UsageError(f"no tutorials (NN_name.py scripts) in {source}")
-    target = _empty_or_new(args.directory)
+    return tutorials, source, _empty_or_new(args.directory)
+
+
+def _cmd_tutorials(args) -> int:
+    """Copies the tutorial scripts, and a notebook of each, into a new folder to edit."""
+    tutorials, source, target = _source_and_target(args)
     target.mkdir(parents=True, exist_ok=True)
     for tutorial in tutorials:
         shutil.copy2(tutorial.path, target / tutorial.path.name)
@@ -255,11 +260,7 @@ def _cmd_tutorials(args) -> int:
 
 def _cmd_export_exercises(args) -> int:
     """Writes student notebooks (solutions removed) and teacher notebooks (with them)."""
-    source = tutorials_dir(args.tutorials_dir)
-    tutorials = find_tutorials(source)
-    if not tutorials:
-        raise UsageError(f"no tutorials (NN_name.py scripts) in {source}")
-    target = _empty_or_new(args.directory)
+    tutorials, _, target = _source_and_target(args)
     for tutorial in tutorials:
         notebooks.write_notebook(
             tutorial.path, target / "student" / f"{tutorial.stem}.ipynb", student=True

@@ -177,6 +177,17 @@ def wrap(line):
     ) or [line]
 
 
+def wrapped(prefix, text):
+    """`text` wrapped to `WIDTH` after `prefix` (e.g. "[PASS] "), continuation lines indented."""
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=prefix,
+        subsequent_indent=" " * min(len(prefix), 7),
+        break_on_hyphens=False,
+    )
+
+
 class Report:
     """Collects and prints the feedback of one check."""
 

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
+from dl4keras.check import _common
+
 __all__ = ["feature_extractor"]
-
-_WIDTH = 80
-"""Feedback lines are at most this long."""
-
-
-def _wrapped(prefix, text):
-    import textwrap
-
-    return textwrap.wrap(
-        text, _WIDTH, initial_indent=prefix, subsequent_indent="       ", break_on_hyphens=False
-    )
 
 
 def _pooled_references(backbone, images):
@@ -134,8 +125,8 @@ def feature_extractor(make_probe, backbone, layer_names, images=None, verbose=Tr
     lines, failed = [], []
 
     def fail(name, problem, fix):
-        lines.extend(_wrapped("[FAIL] ", f"{name}: {problem}"))
-        lines.extend(_wrapped("  FIX: ", fix))
+        lines.extend(_common.wrapped("[FAIL] ", f"{name}: {problem}"))
+        lines.extend(_common.wrapped("  FIX: ", fix))
         failed.append(name)
 
     get = f"{backbone.name}.get_layer({{!r}}).output"
@@ -174,7 +165,7 @@ def feature_extractor(make_probe, backbone, layer_names, images=None, verbose=Tr
             )
         elif right:
             lines.extend(
-                _wrapped(
+                _common.wrapped(
                     "[PASS] ",
                     f"{name}: its output, average-pooled to {got.shape[-1]} features, "
                     "backbone frozen",

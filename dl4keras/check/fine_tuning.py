@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
+from dl4keras.check import _common
+
 __all__ = ["fine_tuning_setup"]
-
-_WIDTH = 80
-"""Feedback lines are at most this long."""
-
-
-def _wrapped(prefix, text):
-    import textwrap
-
-    return textwrap.wrap(
-        text,
-        _WIDTH,
-        initial_indent=prefix,
-        subsequent_indent=" " * min(len(prefix), 7),
-        break_on_hyphens=False,
-    )
 
 
 def _bn_layers(model):
@@ -163,9 +150,9 @@ def fine_tuning_setup(model, unfrozen_from="block3", head_learning_rate=None, ve
 
     def add(ok, topic, text, fix=None):
         nonlocal passed
-        lines.extend(_wrapped(f"[{'PASS' if ok else 'FAIL'}] ", f"{topic}: {text}"))
+        lines.extend(_common.wrapped(f"[{'PASS' if ok else 'FAIL'}] ", f"{topic}: {text}"))
         if fix and not ok:
-            lines.extend(_wrapped("  FIX: ", fix))
+            lines.extend(_common.wrapped("  FIX: ", fix))
         if ok:
             passed += 1
         else:
@@ -318,5 +305,5 @@ def fine_tuning_setup(model, unfrozen_from="block3", head_learning_rate=None, ve
     else:
         end = f"All {total} checks pass: ready to fine-tune."
     if verbose:
-        print("\n".join([*_wrapped("", header), *lines, *_wrapped("", end)]))
+        print("\n".join([*_common.wrapped("", header), *lines, *_common.wrapped("", end)]))
     return not failed

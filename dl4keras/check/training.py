@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
+from dl4keras.check import _common
+
 __all__ = ["training_setup"]
 
 
 # ---------------------------------------------------------------- training set-up
-
-_WIDTH = 80
-"""Feedback lines of `training_setup` are at most this long."""
-
-
-def _wrapped(prefix, text):
-    import textwrap
-
-    return textwrap.wrap(
-        text,
-        _WIDTH,
-        initial_indent=prefix,
-        subsequent_indent=" " * min(len(prefix), 7),
-        break_on_hyphens=False,
-    )
 
 
 class _SetupReport:
@@ -34,9 +21,9 @@ class _SetupReport:
         self.passed = 0
 
     def add(self, verdict, topic, text, fix=None):
-        self.lines += _wrapped(f"[{verdict}] ", f"{topic}: {text}")
+        self.lines += _common.wrapped(f"[{verdict}] ", f"{topic}: {text}")
         if fix:
-            self.lines += _wrapped("  FIX: ", fix)
+            self.lines += _common.wrapped("  FIX: ", fix)
         if verdict == "FAIL":
             self.failed.append(topic)
         elif verdict == "WARN":
@@ -55,7 +42,7 @@ class _SetupReport:
                 else ": the set-up is right."
             )
         if self.verbose:
-            print("\n".join([*_wrapped("", header), *self.lines, *_wrapped("", end)]))
+            print("\n".join([*_common.wrapped("", header), *self.lines, *_common.wrapped("", end)]))
         return not self.failed
 
 

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
+from dl4keras.check import _common
 
 __all__ = ["vit_variants"]
 
-_WIDTH = 80
 _COUNTS = ("tokens", "parameters")
-
-
-def _lines(prefix, text):
-    return textwrap.wrap(
-        text,
-        _WIDTH,
-        initial_indent=prefix,
-        subsequent_indent="       " if prefix else "  ",
-        break_on_hyphens=False,
-    )
 
 
 def _parts(model):
@@ -244,7 +233,7 @@ def vit_variants(predictions, config_name="vit_digits", verbose=True, **base):
     baseline = baseline_model.count_params()
     settings = ", ".join(f"{k}={v!r}" for k, v in base.items())
     n = len(predictions)
-    lines = _lines(
+    lines = _common.wrapped(
         "",
         f"Checking your predictions for {n} ViT variant{'s' * (n > 1)} of {config_name!r}"
         + (f" ({settings})." if settings else "."),
@@ -261,11 +250,11 @@ def vit_variants(predictions, config_name="vit_digits", verbose=True, **base):
             guess, true = entry[key], actual[key]
             if guess == true:
                 passed += 1
-                lines += _lines("[PASS] ", f"{name}: {key}: {true:,}")
+                lines += _common.wrapped("[PASS] ", f"{name}: {key}: {true:,}")
                 continue
             failed.append(f"{name} {key}")
             what = "reads" if key == "tokens" else "has"
-            lines += _lines(
+            lines += _common.wrapped(
                 "[FAIL] ", f"{name}: {key}: you predicted {guess:,}, the model {what} {true:,}"
             )
             if key == "tokens":
@@ -274,21 +263,23 @@ def vit_variants(predictions, config_name="vit_digits", verbose=True, **base):
                 mistakes = _parameter_mistakes(model, parts, baseline, base_parts)
             found = [(m, fix) for m, fix, value in mistakes if value == guess]
             for mistake, fix in found[:2]:
-                lines += _lines("  FIX: ", f"{mistake}: {fix}")
+                lines += _common.wrapped("  FIX: ", f"{mistake}: {fix}")
             if not found and key == "tokens":
                 rows, cols = model.grid_size
-                lines += _lines(
+                lines += _common.wrapped(
                     "  FIX: ",
                     f"tokens = (height / patch) × (width / patch) patches = {rows}×{cols}"
                     + (", + 1 class token." if model.num_prefix_tokens else " (no class token)."),
                 )
             if key == "parameters":
-                lines += _lines("  PARTS: ", _breakdown(model, parts))
+                lines += _common.wrapped("  PARTS: ", _breakdown(model, parts))
     total = passed + len(failed)
     if failed:
-        lines += _lines("", f"{passed}/{total} predictions right; fix: {', '.join(failed)}.")
+        lines += _common.wrapped(
+            "", f"{passed}/{total} predictions right; fix: {', '.join(failed)}."
+        )
     else:
-        lines += _lines("", f"All {total} predictions right: you can count a ViT.")
+        lines += _common.wrapped("", f"All {total} predictions right: you can count a ViT.")
     if verbose:
         print("\n".join(lines))
     return not failed
