@@ -5,7 +5,7 @@ import pytest
 
 from dl4keras import check
 from dl4keras.training import schedules
-from dl4keras.training.mixed_precision import set_policy
+from dl4keras.training.precision import mixed_precision
 
 BATCH, EFFECTIVE, STEPS = 32, 256, 8
 
@@ -19,7 +19,7 @@ def _restore_policy():
 
 
 def _model(policy="mixed_bfloat16", output="float32", hidden=None):
-    with set_policy(policy):
+    with mixed_precision(policy):
         return keras.Sequential(
             [
                 keras.Input((8,)),
@@ -75,7 +75,7 @@ def test_the_right_set_up_passes(capsys):
 
 
 def test_the_right_mixed_float16_set_up_passes(capsys):
-    with set_policy("mixed_float16"):
+    with mixed_precision("mixed_float16"):
         model = _compile(_model("mixed_float16"))
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     ok, out = _run(capsys, model, policy="mixed_float16")

@@ -236,7 +236,7 @@ for row in training.float_formats():
 # float16, without and with scaling:
 
 # %%
-with training.set_policy("mixed_float16"):
+with training.mixed_precision("mixed_float16"):
     tiny = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
 scaler = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD())
 scaler.build(tiny.trainable_variables)
@@ -260,7 +260,7 @@ print(f"dynamic scale {float(scaler.dynamic_scale):.0f} (Keras starts at 2**15)"
 # doubling every 20 good steps:
 
 # %%
-with training.set_policy("mixed_float16"):
+with training.mixed_precision("mixed_float16"):
     half = make_model(0)
 half.compile(
     keras.optimizers.LossScaleOptimizer(
@@ -286,7 +286,7 @@ print(f"{len(scales)} steps; problems found: {training.mixed_precision_problems(
 # and `-1e9` does not exist in float16:
 
 # %%
-with training.set_policy("mixed_float16"):
+with training.mixed_precision("mixed_float16"):
     wrong = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
 for problem in training.mixed_precision_problems(wrong):
     print("-", problem)
@@ -319,7 +319,7 @@ for constant in (-1e9, float(np.finfo("float16").min)):
 # %%
 precision_runs = {}
 for policy in ("float32", "mixed_bfloat16"):
-    with training.set_policy(policy):
+    with training.mixed_precision(policy):
         model = make_model(0)
     start = time.perf_counter()
     train(model, PEAK)
@@ -413,7 +413,7 @@ class CustomStep(keras.Sequential):
 
 combined = {}
 for name, cls in (("fit", keras.Sequential), ("custom train_step", CustomStep)):
-    with training.set_policy("mixed_float16"):
+    with training.mixed_precision("mixed_float16"):
         model = make_model(0, model_class=cls)
     model.compile(
         keras.optimizers.SGD(
@@ -615,7 +615,7 @@ for technique, (works, note) in training.compatibility().items():
 # %% tags=["solution"]
 accumulation = 256 // 32
 total_updates = EPOCHS * math.ceil(len(x_train) / 256)
-with training.set_policy("mixed_bfloat16"):
+with training.mixed_precision("mixed_bfloat16"):
     fitted = make_model(0)
 schedule = training.per_update(
     training.warmup_cosine(PEAK, total_updates, warmup_steps=max(1, total_updates // 10)),

@@ -110,7 +110,7 @@ def training_setup(
     Examples:
         >>> import keras
         >>> from dl4keras import check, training
-        >>> with training.set_policy("mixed_bfloat16"):
+        >>> with training.mixed_precision("mixed_bfloat16"):
         ...     model = keras.Sequential(
         ...         [
         ...             keras.Input((8,)),
@@ -150,7 +150,7 @@ def training_setup(
     import keras
 
     from dl4keras import _validation
-    from dl4keras.training.mixed_precision import POLICIES
+    from dl4keras.training.precision import POLICIES
     from dl4keras.training.schedules import PerUpdateSchedule
 
     if not isinstance(model, keras.Model):
@@ -225,8 +225,8 @@ def training_setup(
             "dtype policy",
             f"{len(other)} of {len(hidden)} layers (the output layer aside) use "
             f"{', '.join(map(repr, names))}, not {policy!r} (e.g. {other[0].name!r})",
-            f'build the model after training.set_policy("{policy}"), or inside '
-            f'`with training.set_policy("{policy}"):`: layers keep the policy they were '
+            f'build the model after training.mixed_precision("{policy}"), or inside '
+            f'`with training.mixed_precision("{policy}"):`: layers keep the policy they were '
             "built with, so setting it after building changes nothing.",
         )
     else:
@@ -262,7 +262,7 @@ def training_setup(
             f"{len(float16)} layer(s) compute in float16 but the optimizer does not scale "
             "the loss: small gradients underflow to zero",
             "wrap the optimizer, keras.optimizers.LossScaleOptimizer(optimizer), or set "
-            'the policy with training.set_policy("mixed_float16") before building the '
+            'the policy with training.mixed_precision("mixed_float16") before building the '
             "model: compile adds loss scaling only when the model's policy is "
             "mixed_float16.",
         )

@@ -25,9 +25,10 @@ What it adds, one module per concept:
 - `lr_finder`: the learning-rate range test (`LRFinder`,
   `find_learning_rate`) and per-batch losses (`batch_losses`; a callback's
   `logs["loss"]` is the running epoch mean);
-- `mixed_precision`: a global or scoped dtype policy (`set_policy`), a check of
-  a model's mixed-precision set-up (`check_mixed_precision`) and the float
-  formats side by side (`float_formats`);
+- `precision`: a global or scoped dtype policy (`mixed_precision(policy)`, a
+  call or a context manager), a check of a model's mixed-precision set-up
+  (`check_mixed_precision`) and the float formats side by side
+  (`float_formats`);
 - `distribute`: data-parallel training with `tf.distribute.MirroredStrategy`
   (TensorFlow only; on logical CPU devices when there is no GPU), which
   techniques combine with it (`compatibility`), a guard for gradient
@@ -59,12 +60,12 @@ from dl4keras.training.distribute import (
     scaled_learning_rate,
 )
 from dl4keras.training.lr_finder import LRFinder, batch_losses, find_learning_rate
-from dl4keras.training.mixed_precision import (
+from dl4keras.training.precision import (
     PolicyScope,
     check_mixed_precision,
     float_formats,
+    mixed_precision,
     mixed_precision_problems,
-    set_policy,
 )
 from dl4keras.training.schedules import OneCycle, PerUpdateSchedule, per_update, warmup_cosine
 
@@ -87,8 +88,8 @@ __all__ = [
     "mixed_precision_problems",
     "per_replica_batch_size",
     "per_update",
+    "precision",
     "scaled_learning_rate",
     "schedules",
-    "set_policy",
     "warmup_cosine",
 ]

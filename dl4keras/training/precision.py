@@ -2,7 +2,7 @@
 
 Keras does mixed precision itself; this module adds only the pieces it lacks:
 
-- `set_policy(policy)`: sets Keras's global dtype policy, like
+- `mixed_precision(policy)`: sets Keras's global dtype policy, like
   `keras.config.set_dtype_policy`, and is also a context manager that puts
   the previous policy back on exit (Keras has no policy scope);
 - `check_mixed_precision(model)`: the mistakes that make mixed precision
@@ -30,9 +30,9 @@ is usually *slower* than float32 (DESIGN.md measures Conv2D 3-12x slower).
 Examples:
     ```python
     import keras
-    from dl4keras.training.mixed_precision import check_mixed_precision, set_policy
+    from dl4keras.training.precision import check_mixed_precision, mixed_precision
 
-    with set_policy("mixed_bfloat16"):
+    with mixed_precision("mixed_bfloat16"):
         model = keras.Sequential(
             [
                 keras.Input((4,)),
@@ -62,7 +62,7 @@ __all__ = [
     "check_mixed_precision",
     "float_formats",
     "mixed_precision_problems",
-    "set_policy",
+    "mixed_precision",
 ]
 
 POLICIES = ("float32", "float16", "bfloat16", "float64", "mixed_float16", "mixed_bfloat16")
@@ -86,7 +86,7 @@ def _policy(policy):
 
 
 class PolicyScope:
-    """The global dtype policy set by `set_policy`, and the one it replaced.
+    """The global dtype policy set by `mixed_precision`, and the one it replaced.
 
     Using it as a context manager restores `previous` on exit, also when the
     block raises. Outside a `with` block it does nothing more: the policy
@@ -102,8 +102,8 @@ class PolicyScope:
 
     Examples:
         >>> import keras
-        >>> from dl4keras.training.mixed_precision import set_policy
-        >>> scope = set_policy("mixed_float16")
+        >>> from dl4keras.training.precision import mixed_precision
+        >>> scope = mixed_precision("mixed_float16")
         >>> scope
         <PolicyScope policy='mixed_float16' previous='float32'>
         >>> keras.config.dtype_policy().name
@@ -133,12 +133,12 @@ class PolicyScope:
         return f"<PolicyScope policy={self.policy.name!r} previous={self.previous.name!r}>"
 
 
-def set_policy(policy):
+def mixed_precision(policy):
     """Sets Keras's global dtype policy; as a context manager, only for a block.
 
-    `set_policy("mixed_bfloat16")` on its own line sets the policy for
+    `mixed_precision("mixed_bfloat16")` on its own line sets the policy for
     every layer created afterwards, as `keras.config.set_dtype_policy` does.
-    `with set_policy("mixed_float16"): ...` sets it for the layers built
+    `with mixed_precision("mixed_float16"): ...` sets it for the layers built
     inside the block and restores the previous policy on exit, also when the
     block raises (a call that is also a context manager, like
     `torch.set_grad_enabled`). Layers keep the policy they were created
@@ -159,8 +159,8 @@ def set_policy(policy):
 
     Examples:
         >>> import keras
-        >>> from dl4keras.training.mixed_precision import set_policy
-        >>> with set_policy("mixed_float16"):
+        >>> from dl4keras.training.precision import mixed_precision
+        >>> with mixed_precision("mixed_float16"):
         ...     layer = keras.layers.Dense(2)
         >>> layer.compute_dtype, layer.variable_dtype, keras.config.dtype_policy().name
         ('float16', 'float32', 'float32')
@@ -200,7 +200,7 @@ def mixed_precision_problems(model):
 
     Examples:
         >>> import keras
-        >>> from dl4keras.training.mixed_precision import mixed_precision_problems
+        >>> from dl4keras.training.precision import mixed_precision_problems
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         >>> mixed_precision_problems(model)
         []
@@ -290,7 +290,7 @@ def check_mixed_precision(model):
         import warnings
 
         import keras
-        from dl4keras.training.mixed_precision import check_mixed_precision
+        from dl4keras.training.precision import check_mixed_precision
 
         # mixed_float16 set on the layers only: compile does not add loss scaling
         model = keras.Sequential(
@@ -326,7 +326,7 @@ def float_formats():
         and ints.
 
     Examples:
-        >>> from dl4keras.training.mixed_precision import float_formats
+        >>> from dl4keras.training.precision import float_formats
         >>> for f in float_formats():
         ...     print(f"{f['name']:9} {f['exponent_bits']} {f['mantissa_bits']:2} {f['max']:.3g}")
         float32   8 23 3.4e+38

@@ -1,4 +1,4 @@
-"""Tests for dl4keras.training.mixed_precision, against Keras's own policies and loss scaling."""
+"""Tests for dl4keras.training.precision, against Keras's own policies and loss scaling."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dl4keras.training import mixed_precision as mp
+from dl4keras.training import precision as mp
 
 
 @pytest.fixture(autouse=True)
@@ -34,11 +34,11 @@ def _quiet(model):
         return mp.check_mixed_precision(model)
 
 
-# ---------------------------------------------------------------- set_policy
+# ---------------------------------------------------------------- mixed_precision
 
 
 def test_set_policy_sets_the_global_policy_as_a_call():
-    scope = mp.set_policy("mixed_bfloat16")
+    scope = mp.mixed_precision("mixed_bfloat16")
     assert keras.config.dtype_policy().name == "mixed_bfloat16"
     layer = keras.layers.Dense(2)
     assert (layer.compute_dtype, layer.variable_dtype) == ("bfloat16", "float32")
@@ -50,10 +50,10 @@ def test_set_policy_sets_the_global_policy_as_a_call():
 
 def test_set_policy_scopes_and_restores_the_previous_policy():
     keras.config.set_dtype_policy("mixed_bfloat16")
-    with mp.set_policy("mixed_float16") as scope:
+    with mp.mixed_precision("mixed_float16") as scope:
         assert keras.config.dtype_policy().name == "mixed_float16"
         inside = keras.layers.Dense(2)
-        with mp.set_policy("float32"):  # nested scopes unwind in order
+        with mp.mixed_precision("float32"):  # nested scopes unwind in order
             assert keras.config.dtype_policy().name == "float32"
         assert keras.config.dtype_policy().name == "mixed_float16"
     assert isinstance(scope, mp.PolicyScope)
@@ -63,21 +63,21 @@ def test_set_policy_scopes_and_restores_the_previous_policy():
 
 def test_set_policy_restores_the_policy_on_an_exception():
     with pytest.raises(ZeroDivisionError):
-        with mp.set_policy("mixed_float16"):
+        with mp.mixed_precision("mixed_float16"):
             assert keras.config.dtype_policy().name == "mixed_float16"
             1 / 0  # noqa: B018
     assert keras.config.dtype_policy().name == "float32"
 
 
 def test_set_policy_accepts_a_dtype_policy():
-    with mp.set_policy(keras.DTypePolicy("mixed_bfloat16")):
+    with mp.mixed_precision(keras.DTypePolicy("mixed_bfloat16")):
         assert keras.config.dtype_policy().name == "mixed_bfloat16"
 
 
 @pytest.mark.parametrize("bad", ["mixed_float32", "float8", "int32", "fp16", None, 16])
 def test_set_policy_rejects_unknown_names_listing_the_allowed_ones(bad):
     with pytest.raises(ValueError) as info:
-        mp.set_policy(bad)
+        mp.mixed_precision(bad)
     message = str(info.value)
     assert "argument `policy`" in message and f"policy={bad!r}" in message
     for name in mp.POLICIES:
@@ -136,7 +136,7 @@ def test_loss_scale_optimizer_keeps_the_float16_gradient():
 
 
 def test_check_flags_a_float16_output_and_warns():
-    with mp.set_policy("mixed_float16"):
+    with mp.mixed_precision("mixed_float16"):
         model = _model(hidden="mixed_float16", output="mixed_float16")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     with pytest.warns(UserWarning, match="the output is float16, not float32"):
@@ -157,21 +157,21 @@ def test_check_flags_float16_layers_without_loss_scaling():
 
 
 def test_check_reminds_custom_loops_to_scale_the_loss_before_compile():
-    with mp.set_policy("mixed_float16"):
+    with mp.mixed_precision("mixed_float16"):
         model = _model(output="float32")
     (problem,) = _quiet(model)
     assert "not compiled" in problem and "optimizer.scale_loss" in problem
 
 
 def test_check_flags_weights_stored_in_16_bits():
-    with mp.set_policy("bfloat16"):
+    with mp.mixed_precision("bfloat16"):
         model = _model(output="float32")
     (problem,) = _quiet(model)
     assert "weights in 16 bits" in problem and "'bfloat16'" in problem
 
 
 def test_check_is_silent_on_mixed_float16_compiled_with_automatic_loss_scaling():
-    with mp.set_policy("mixed_float16"):
+    with mp.mixed_precision("mixed_float16"):
         model = _model(output="float32")
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -189,7 +189,7 @@ def test_check_accepts_a_static_loss_scale_factor():
 
 
 def test_check_is_silent_on_mixed_bfloat16_with_a_float32_output():
-    with mp.set_policy("mixed_bfloat16"):
+    with mp.mixed_precision("mixed_bfloat16"):
         model = _model(output="float32")
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     assert not isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
