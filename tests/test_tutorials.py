@@ -78,3 +78,16 @@ def test_tutorial_runs_offline_in_smoke_profile(script, tmp_path, monkeypatch):
     numbers = list(_numbers(payload["metrics"]))
     assert numbers, "the results file holds no measured numbers"
     assert all(math.isfinite(v) for v in numbers)
+
+
+@pytest.mark.parametrize("script", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_every_section_heading_starts_a_markdown_cell(script):
+    """The site collapses "Going further" sections cell by cell: a heading must open its cell."""
+    lines = script.read_text().splitlines()
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("# ## "):
+            before = [text for text in lines[: number - 1] if text.strip()]
+            assert before and before[-1].startswith("# %% [markdown]"), (
+                f"{script.name}:{number}: {line!r} is inside a cell; start a new "
+                "`# %% [markdown]` cell with it"
+            )

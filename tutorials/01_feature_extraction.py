@@ -380,7 +380,8 @@ print("best method per budget:", curve.best())
 # Whether, and at which budget, this run shows the crossover is what the
 # "probe vs fine-tune" line says. Tutorial 02 adds the careful fine-tuning
 # strategies to this curve.
-#
+
+# %% [markdown]
 # ## A far target: which surface is this?
 #
 # Transfer also depends on *what* the target needs. The source task taught
@@ -436,7 +437,8 @@ print(f"best on the surfaces: {far.best()[FAR_LABELS]}")
 # have what they need. An ImageNet backbone sees textures as part of its
 # source task, so for it this target would be near, not far: "far" is about
 # what the source taught, not about how the images look.
-#
+
+# %% [markdown]
 # ## What the registry's backbones cost
 #
 # `describe()` listed VGG, EfficientNet and the others; here is what using

@@ -142,7 +142,8 @@ _ = finetune.trainable_summary(model)
 # %% [markdown]
 # Note "BN frozen" in the status column: the BatchNormalization layers of
 # `block3` stayed frozen. That is deliberate, and a section below shows why.
-#
+
+# %% [markdown]
 # ## Step 1 for every strategy: train the head first
 #
 # A new head starts random. Fine-tuning the whole network with a random
@@ -214,7 +215,8 @@ print(
 # images, and the line above gives the price on this run. How large the
 # price is depends on the batch size and on how far the target's statistics
 # are from the source's; this page measures one setting only.
-#
+
+# %% [markdown]
 # ## The learning rate: adapting against keeping
 #
 # Pretrained weights are a good starting point that a large learning rate
@@ -268,7 +270,8 @@ print(
 # call (keeping the source matters when the model must still serve it, or
 # when the target labels are few and noisy). The comparisons below use Adam
 # at 1e-3 at the top of the network, the default, not tuned per strategy.
-#
+
+# %% [markdown]
 # ## Layer-wise learning rates and gradual unfreezing
 #
 # The layers of a pretrained network are not equally specific: the first
@@ -375,7 +378,8 @@ print("\n" + budget_verdict)
 #
 # The full profile runs more budgets and seeds, with longer training: run it
 # and compare.
-#
+
+# %% [markdown]
 # ## Bringing your own images: an image folder
 #
 # Real projects start from a folder of images, one subfolder per class.
@@ -597,7 +601,8 @@ print(
 # pairs gradual unfreezing with small, decaying learning rates for the
 # lower layers: combine it with `LayerwiseLR` and see. A strategy is a
 # recipe, not a guarantee: measure it on your task, over seeds.
-#
+
+# %% [markdown]
 # ## Going further: the same comparison on real photos (full profile)
 #
 # Digits on clutter are a stand-in that runs anywhere. With internet and a

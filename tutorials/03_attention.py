@@ -126,7 +126,8 @@ for word in ("bananas", "cherries", "apples"):
 # puts nearly all the weight on the right key; x 100 is a hard lookup again.
 # **The scale of the scores decides how soft the lookup is**: keep that in
 # mind for the $\sqrt{d}$ section.
-#
+
+# %% [markdown]
 # ## Scaled dot-product attention, step by step
 #
 # In a Transformer every token produces a query $q_i$, a key $k_j$ and a value
@@ -241,7 +242,8 @@ plt.show()
 # into the queries and keys, is several times smaller. With the scale every
 # $d$ gives the same, trainable, regime. (The 12 heads of MiniLM below have
 # $d = 32$.)
-#
+
+# %% [markdown]
 # ## Masks: padding and causality
 #
 # Two kinds of key are off limits. **Padding**: sentences of different
@@ -278,7 +280,8 @@ plt.show()
 # $0 \dots i$, so the first token can only attend to itself. (The bright
 # diagonals are an artefact of this toy: queries and keys are the same random
 # vectors, and a vector is most similar to itself.)
-#
+
+# %% [markdown]
 # ## Multi-head attention: split, attend, merge
 #
 # One attention computes one weighted average per token: one kind of
@@ -370,7 +373,8 @@ for name, (query, value, mask, causal) in cases.items():
 # one to the previous word, one to the subject of a verb, one to punctuation,
 # all in the same layer, because each has its own queries and keys. We will
 # see exactly that in a real model.
-#
+
+# %% [markdown]
 # ## A real pretrained BERT, with our attention inside
 #
 # all-MiniLM-L6-v2 is a 6-layer BERT (hidden size 384, 12 heads of size 32)

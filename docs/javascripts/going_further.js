@@ -5,15 +5,18 @@
 // <details> block whose summary is the heading. A link to a heading inside a
 // collapsed block (the table of contents, a #fragment) opens the block first.
 document$.subscribe(() => {
+  // A reference solution inside a section is already its own collapsed block
+  // (solutions.js): it moves into the section as a whole.
   const cells = [];
   for (const tagged of document.querySelectorAll(".celltag_going-further")) {
     const cell = tagged.closest(".jp-Cell");
-    if (cell && !cells.includes(cell)) cells.push(cell);
+    const unit = cell && (cell.closest("details.dl4keras-solution") || cell);
+    if (unit && !cells.includes(unit)) cells.push(unit);
   }
   let block = null;
   for (const cell of cells) {
     if (cell.closest("details.dl4keras-going-further")) continue;
-    const heading = cell.querySelector("h2");
+    const heading = cell.matches("details") ? null : cell.querySelector("h2");
     const starts = heading && /^going further/i.test(heading.textContent.trim());
     if (starts || !block || block.nextElementSibling !== cell) {
       block = document.createElement("details");
