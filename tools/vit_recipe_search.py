@@ -22,7 +22,7 @@ Groups of runs (one row per recipe and seed):
   validation splits, and wider.
 
     python tools/vit_recipe_search.py             # the full search, ~10-20 min on 2 CPU cores
-    python tools/vit_recipe_search.py --quick --out /tmp/search.json   # 1 epoch, a few runs
+    python tools/vit_recipe_search.py --quick --out search.json   # 1 epoch, a few runs
     python tools/vit_recipe_search.py --resume    # go on after an interruption
 
 The file is rewritten after every run (`"complete": false` until the last),
