@@ -258,17 +258,14 @@ class _Package:
                         aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
                     needed |= self.resolve(module, alias.name)
         # `alias.attribute` of an imported package: only what the attribute needs.
-        bare = set(aliases)
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 if node.value.id in aliases:
                     needed |= self.resolve(aliases[node.value.id], node.attr)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id in bare:
-                target = aliases[node.id]
-                if self.is_package(target) and not self._only_attribute_uses(tree, node.id):
-                    needed |= self.needs(self.tree(target), target)  # used whole: all of it
-                    bare.discard(node.id)
+        # A package used whole (passed around, not `alias.attribute`): all of it.
+        for name, target in aliases.items():
+            if self.is_package(target) and not self._only_attribute_uses(tree, name):
+                needed |= self.needs(self.tree(target), target)
         return needed
 
     @staticmethod
