@@ -4,17 +4,23 @@
 training from scratch catches up" is a claim about a *curve*: accuracy
 against the number of labelled examples per class, for each method, over
 several random draws of the labelled set. `compare_label_budgets` measures
-that curve for any methods you give it and returns a `BudgetComparison`
-(mean ± std per method and budget, the best method per budget, the
-smallest budget at which one method overtakes another, a table and a plot).
+that curve for any methods you give it and returns a `BudgetComparison`:
+mean ± std per method and budget, the best method per budget, where one
+method beats another by more than the spread across seeds (`crossover`,
+`compare`, `summary`), a table, a plot, the headline numbers and a
+JSON-ready dict.
+
+The methods train on whatever `sample(labels_per_class, seed)` draws:
+arrays `(x_train, y_train)` (tutorial 01's linear probe, training from
+scratch and fine-tuning), or one object such as a smaller
+`transfer.FineTuningTask` (tutorial 02's fine-tuning strategies, through
+`transfer.budget_methods`).
 
 Examples:
     ```python
     import numpy as np
 
     from dl4keras import label_budget
-
-    rng = np.random.default_rng(0)
 
 
     def sample(labels_per_class, seed):
@@ -38,6 +44,7 @@ Examples:
 
 from __future__ import annotations
 
+import textwrap
 import time
 
 import numpy as np
@@ -50,7 +57,10 @@ __all__ = ["BudgetComparison", "compare_label_budgets"]
 class BudgetComparison:
     """Accuracies of several methods at several label budgets, over seeds.
 
-    Made by `compare_label_budgets`.
+    Made by `compare_label_budgets`. A method *beats* another at a budget
+    when its mean accuracy is higher by more than the two standard
+    deviations across seeds added; a smaller difference either way is a
+    *tie* (with one seed: any higher mean wins).
 
     Attributes:
         budgets: the labelled examples per class, ascending.
@@ -84,10 +94,24 @@ class BudgetComparison:
             b: max(self.methods, key=lambda m: self.mean(m)[i]) for i, b in enumerate(self.budgets)
         }
 
-    def crossover(self, method, other):
-        """The smallest budget from which `other`'s mean beats `method`'s at every budget.
+    def outcomes(self, method, other):
+        """`other` against `method` at each budget: `"win"`, `"tie"` or `"loss"`.
 
-        Returns None if `other` is not ahead at the largest budget.
+        Returns:
+            A list of `(budget, outcome, margin)`, `margin` = `other`'s mean
+            minus `method`'s.
+        """
+        margins = self.mean(other) - self.mean(method)
+        noise = self.std(other) + self.std(method)
+        return [
+            (b, "win" if m > n else "loss" if m < -n else "tie", float(m))
+            for b, m, n in zip(self.budgets, margins, noise, strict=True)
+        ]
+
+    def crossover(self, method, other):
+        """The smallest budget from which `other` beats `method` at every larger budget.
+
+        Returns None if `other` does not beat `method` at the largest budget.
 
         Examples:
             >>> from dl4keras.label_budget import BudgetComparison
@@ -102,16 +126,35 @@ class BudgetComparison:
             >>> result.crossover("fine-tune", "probe") is None
             True
         """
-        ahead = self.mean(other) > self.mean(method)
-        if not ahead[-1]:
-            return None
-        start = len(ahead)
-        while start > 0 and ahead[start - 1]:
+        outcomes = self.outcomes(method, other)
+        start = len(outcomes)
+        while start > 0 and outcomes[start - 1][1] == "win":
             start -= 1
-        return self.budgets[start]
+        return None if start == len(outcomes) else self.budgets[start]
+
+    def _verdict(self, method, other):
+        outcomes = self.outcomes(method, other)
+        turn = self.crossover(method, other)
+        if turn is None:
+            return (
+                f"{other} never beats {method} by more than the spread across seeds "
+                f"(up to {self.budgets[-1]} labels/class)."
+            )
+        start = self.budgets.index(turn)
+        below = {outcome for _, outcome, _ in outcomes[:start]}
+        tail = {
+            frozenset(): "at every budget",
+            frozenset({"loss"}): "and loses below",
+            frozenset({"tie"}): "and ties below",
+        }.get(frozenset(below), "and ties or loses below")
+        margin = 100 * outcomes[start][2]
+        return (
+            f"{other} beats {method} from {turn} labels/class on ({margin:+.1f} points "
+            f"there){',' if below else ''} {tail}."
+        )
 
     def compare(self, method, other):
-        """A sentence: `method` minus `other` at each budget, and where `other` leads.
+        """A sentence: `method` minus `other` at each budget, and where `other` beats it.
 
         Examples:
             >>> from dl4keras.label_budget import BudgetComparison
@@ -119,24 +162,51 @@ class BudgetComparison:
             ...     (5, 100), (0,), {"probe": [[0.6], [0.8]], "fine-tune": [[0.5], [0.9]]}, {}
             ... )
             >>> print(result.compare("probe", "fine-tune"))
-            probe minus fine-tune: +10.0 points at 5, -10.0 at 100 labels/class;
-            fine-tune leads from 100 labels/class on.
+            probe minus fine-tune: +10.0 points at 5, -10.0 at 100 labels/class; fine-tune
+            beats probe from 100 labels/class on (+10.0 points there), and loses below.
         """
-        import textwrap
-
         gaps = (self.mean(method) - self.mean(other)) * 100
         cells = [f"{gaps[0]:+.1f} points at {self.budgets[0]}"]
         cells += [f"{g:+.1f} at {b}" for b, g in zip(self.budgets[1:], gaps[1:], strict=True)]
-        turn = self.crossover(method, other)
-        if turn is None:
-            verdict = f"{other} does not lead at the largest budget."
-        elif turn == self.budgets[0]:
-            verdict = f"{other} leads at every budget."
-        else:
-            verdict = f"{other} leads from {turn} labels/class on."
-        return textwrap.fill(
-            f"{method} minus {other}: {', '.join(cells)} labels/class; {verdict}", 80
-        )
+        text = f"{method} minus {other}: {', '.join(cells)} labels/class; "
+        return textwrap.fill(text + self._verdict(method, other), 80)
+
+    def summary(self, baseline, challengers=None):
+        """A paragraph: the best method per budget, then where each challenger beats `baseline`.
+
+        Args:
+            baseline: the method to beat, e.g. the linear probe.
+            challengers: the methods that may beat it (default: all others).
+
+        Examples:
+            >>> from dl4keras.label_budget import BudgetComparison
+            >>> result = BudgetComparison(
+            ...     (5, 50),
+            ...     (0, 1),
+            ...     {
+            ...         "probe": [[0.59, 0.61], [0.69, 0.71]],
+            ...         "full": [[0.49, 0.51], [0.79, 0.81]],
+            ...         "scratch": [[0.19, 0.21], [0.29, 0.31]],
+            ...     },
+            ...     {},
+            ... )
+            >>> print(result.summary("probe"))
+            Best per budget: 5 labels/class: probe (60.0%); 50 labels/class: full (80.0%).
+            full beats probe from 50 labels/class on (+10.0 points there), and loses below.
+            scratch never beats probe by more than the spread across seeds (up to 50
+            labels/class).
+        """
+        self._method(baseline)
+        if challengers is None:
+            challengers = [m for m in self.methods if m != baseline]
+        best = self.best()
+        cells = [
+            f"{b} labels/class: {best[b]} ({self.mean(best[b])[i]:.1%})"
+            for i, b in enumerate(self.budgets)
+        ]
+        sentences = ["Best per budget: " + "; ".join(cells) + "."]
+        sentences += [self._verdict(baseline, self._method(m)) for m in challengers]
+        return textwrap.fill(" ".join(sentences), 80)
 
     def table(self, chance=None):
         """The comparison as a printable table: mean ± std per budget and method.
@@ -160,6 +230,21 @@ class BudgetComparison:
         if chance is not None:
             lines.append(f"chance: {chance:.1%}; {len(self.seeds)} seeds per cell")
         return "\n".join(lines)
+
+    def headline(self, prefix=""):
+        """`{"<prefix><method>, <budget> labels/class": "mean ± std"}`, for `results.save`.
+
+        Examples:
+            >>> from dl4keras.label_budget import BudgetComparison
+            >>> result = BudgetComparison((5,), (0, 1), {"probe": [[0.6, 0.8]]}, {})
+            >>> result.headline()
+            {'probe, 5 labels/class': '70.0% ± 10.0%'}
+        """
+        return {
+            f"{prefix}{m}, {b} labels/class": f"{self.mean(m)[i]:.1%} ± {self.std(m)[i]:.1%}"
+            for i, b in enumerate(self.budgets)
+            for m in self.methods
+        }
 
     def to_dict(self):
         """A JSON-serialisable dict (for `dl4keras.results.save`)."""
@@ -221,12 +306,16 @@ def compare_label_budgets(methods, sample, budgets, seeds=(0, 1, 2), verbose=Tru
 
     For each budget and seed, `sample(budget, seed)` draws one labelled
     training set and every method trains on that same set, so the methods
-    are compared on equal data (a paired comparison).
+    are compared on equal data (a paired comparison). Each method's run is
+    timed.
 
     Args:
-        methods: `{name: fn}`; `fn(x_train, y_train, seed)` trains one model
-            and returns its test accuracy (a float).
-        sample: `fn(labels_per_class, seed) -> (x_train, y_train)`.
+        methods: `{name: fn}`; `fn(*draw, seed)` trains one model on the
+            draw and returns its test accuracy (a float).
+        sample: `fn(labels_per_class, seed) -> draw`: a tuple such as
+            `(x_train, y_train)`, unpacked into each method's arguments, or
+            any other object (e.g. a `transfer.FineTuningTask`), passed as
+            the one argument before the seed.
         budgets: the labelled examples per class, e.g. `(5, 20, 100, 300)`.
         seeds: one random draw of the labelled set (and of the initial
             weights) per seed.
@@ -236,8 +325,8 @@ def compare_label_budgets(methods, sample, budgets, seeds=(0, 1, 2), verbose=Tru
         A `BudgetComparison`.
 
     Raises:
-        ValueError: no methods, a method that is not callable, budgets that
-            are not positive integers, or no seeds.
+        ValueError: no methods, a method or `sample` that is not callable,
+            budgets that are not positive integers, or no seeds.
 
     Examples:
         >>> from dl4keras.label_budget import compare_label_budgets
@@ -261,7 +350,9 @@ def compare_label_budgets(methods, sample, budgets, seeds=(0, 1, 2), verbose=Tru
         raise _validation.invalid("methods", "a non-empty dict {name: callable}", methods)
     bad = [name for name, fn in methods.items() if not callable(fn)]
     if bad:
-        raise _validation.invalid("methods", "callables fn(x_train, y_train, seed)", bad)
+        raise _validation.invalid("methods", "callables fn(*draw, seed)", bad)
+    if not callable(sample):
+        raise _validation.invalid("sample", "a callable fn(labels_per_class, seed)", sample)
     budgets = sorted(_validation.positive_int("budgets", b) for b in budgets)
     seeds = tuple(seeds)
     if not seeds or not budgets:
@@ -273,10 +364,11 @@ def compare_label_budgets(methods, sample, budgets, seeds=(0, 1, 2), verbose=Tru
     seconds = {m: np.zeros(shape) for m in methods}
     for i, budget in enumerate(budgets):
         for j, seed in enumerate(seeds):
-            x_train, y_train = sample(budget, seed)
+            draw = sample(budget, seed)
+            args = draw if isinstance(draw, tuple) else (draw,)
             for name, fn in methods.items():
                 start = time.perf_counter()
-                scores[name][i, j] = float(fn(x_train, y_train, seed))
+                scores[name][i, j] = float(fn(*args, seed))
                 seconds[name][i, j] = time.perf_counter() - start
             if verbose:
                 print(

@@ -1,6 +1,6 @@
 """Transfer-learning experiments: a target task, fine-tuning strategies and their comparison.
 
-The harness of tutorial 02, built once there and used from here:
+The harness of tutorials 01 and 02, built once there and used from here:
 
 - `FineTuningTask` holds a labelled target task, a pretrained backbone and
   one **linear probe** per seed (scikit-learn's `LogisticRegression` on the
@@ -10,14 +10,20 @@ The harness of tutorial 02, built once there and used from here:
   seconds)`: `full_fine_tuning`, `top_block`, `layerwise_rates`,
   `gradual_unfreezing` start from the seed's probe (LP-FT, Kumar et al.
   2022), `from_scratch` from random weights;
-- `compare_strategies` runs strategies over the seeds of one task,
-  `compare_budgets` over label budgets, and `crossover` says, from the
-  measured rows, at which budget fine-tuning first beats the probe;
+- `compare_strategies` runs strategies over the seeds of one task;
+  across label budgets, `label_budget.compare_label_budgets` runs them
+  (`budget_methods` turns strategies into its methods, and
+  `FineTuningTask.with_budget` is its `sample`), and its
+  `BudgetComparison` says at which budget fine-tuning first beats the probe;
+- `train_end_to_end` trains a backbone and a fresh head on arrays, from
+  scratch or naively from the pretrained weights (tutorial 01's networks);
 - `SourceProbe` measures forgetting: the source task's accuracy of a
-  fine-tuned backbone;
+  fine-tuned backbone; `learning_rate_sweep` fine-tunes at several rates
+  and measures both the target and the source;
 - `compare_domain_adaptation` compares source only, DANN and "source + a few
   target labels" on precomputed features (`dl4keras.dann`);
-- `print_table` prints any of these rows as mean ± std per seed.
+- `print_table` prints any of these rows as mean ± std per seed, and
+  `headline` makes their headline numbers.
 
 Every comparison returns plain rows (dicts) that `results.save` can store.
 
@@ -48,17 +54,19 @@ __all__ = [
     "SourceProbe",
     "STRATEGIES",
     "FineTuningTask",
-    "compare_budgets",
+    "budget_methods",
     "compare_domain_adaptation",
     "compare_strategies",
-    "crossover",
     "from_scratch",
     "full_fine_tuning",
     "gradual_unfreezing",
+    "headline",
     "layerwise_rates",
+    "learning_rate_sweep",
     "linear_probe_weights",
     "print_table",
     "top_block",
+    "train_end_to_end",
 ]
 
 PROBE = "linear probe"
@@ -379,6 +387,52 @@ class SourceProbe:
         return float(np.mean((x @ self.kernel + self.bias).argmax(1) == self.y_test))
 
 
+def learning_rate_sweep(task, source_probe, learning_rates, seed=None, print_fn=print):
+    """Full fine-tuning at several learning rates: what each gains, what each forgets.
+
+    Each run starts from `task.probe_model(seed)`, unfreezes every layer
+    (BatchNorm stays frozen), fine-tunes with Adam at the rate
+    (`task.fine_tune`, Keras seeded with the seed before each run, so every
+    rate sees the same shuffling) and then measures the source task on the
+    changed backbone with `source_probe` (a `SourceProbe`).
+
+    Args:
+        task: a `FineTuningTask`.
+        source_probe: a `SourceProbe` of the backbone's source task.
+        learning_rates: Adam's learning rates, e.g. `(1e-2, 1e-3, 1e-4)`.
+        seed: the probe and the Keras seed (default the task's first seed).
+        print_fn: prints one line per rate; `None`: silent.
+
+    Returns:
+        A dict: `pretrained_source_accuracy` (the source probe on the
+        unchanged backbone) and `runs`, one dict per rate:
+        `learning_rate`, `target_accuracy` and `source` (the source
+        accuracy after fine-tuning).
+
+    Raises:
+        ValueError: if `learning_rates` is empty or holds a rate that is not
+            a positive number.
+    """
+    rates = [_validation.positive_float("learning_rates", rate) for rate in learning_rates]
+    if not rates:
+        raise _validation.invalid("learning_rates", "at least one rate", learning_rates)
+    seed = task.seeds[0] if seed is None else seed
+    before = source_probe(task.probe_model(seed))
+    runs = []
+    for rate in rates:
+        keras.utils.set_random_seed(seed)  # the same shuffling for every rate
+        model = task.probe_model(seed)
+        finetune.unfreeze(model)
+        accuracy, _ = task.fine_tune(model, keras.optimizers.Adam(rate))
+        runs.append(dict(learning_rate=rate, target_accuracy=accuracy, source=source_probe(model)))
+        if print_fn is not None:
+            print_fn(
+                f"Adam lr={rate:g}: target accuracy {accuracy:.1%}, "
+                f"source accuracy {before:.1%} -> {runs[-1]['source']:.1%}"
+            )
+    return dict(pretrained_source_accuracy=before, runs=runs)
+
+
 # ---------------------------------------------------------------- strategies
 
 
@@ -484,138 +538,140 @@ def compare_strategies(task, strategies=None, probe=True, print_fn=print):
     return rows
 
 
-def compare_budgets(task, labels_per_class, strategies, seeds=None, print_fn=print):
-    """Each strategy at each label budget, each seed drawing its own labelled images.
+def budget_methods(strategies, probe=True):
+    """Strategies as the methods of `label_budget.compare_label_budgets`.
+
+    The label-budget grid draws one smaller task per budget and seed with
+    `FineTuningTask.with_budget` (pass it as the `sample`), and runs every
+    method on it: each method seeds Keras with the seed and returns the
+    strategy's test accuracy. The linear probe's method returns the drawn
+    task's probe accuracy (the probe is fitted when the task is drawn, so
+    its run time counts there, not in the grid's timing).
 
     Args:
-        task: a `FineTuningTask` with at least `max(labels_per_class)`
-            labelled images per class (its test set is used throughout).
-        labels_per_class: the budgets, e.g. `(5, 20, 100)`.
-        strategies: `{name: strategy}`; the linear probe is always added.
-        seeds: default `task.seeds`.
-        print_fn: prints one table, budgets by strategies; `None`: silent.
+        strategies: `{name: strategy}`, e.g. `{"top-block": transfer.top_block}`.
+        probe: put the linear probe first (named `"linear probe"`).
 
     Returns:
-        One row per budget and strategy (the rows of `compare_strategies`
-        plus `labels_per_class` and `epochs`).
+        `{name: fn(task, seed) -> test accuracy}`.
+
+    Raises:
+        ValueError: if `strategies` is not a dict of callables.
+
+    Examples:
+        >>> from dl4keras import data, label_budget, transfer
+        >>> x, y = data.cluttered_digits((5, 6, 7), 4, split="train", seed=1)
+        >>> x_test, y_test = data.cluttered_digits((5, 6, 7), 4, split="test", seed=2)
+        >>> pool = transfer.FineTuningTask("tiny_resnet", x, y, x_test, y_test, epochs=1)
+        >>> grid = label_budget.compare_label_budgets(
+        ...     transfer.budget_methods({"top block": transfer.top_block}),
+        ...     pool.with_budget,
+        ...     budgets=(2, 4),
+        ...     seeds=(0,),
+        ...     verbose=False,
+        ... )
+        >>> grid.methods
+        ('linear probe', 'top block')
     """
-    seeds = task.seeds if seeds is None else tuple(seeds)
-    rows = []
-    for budget in labels_per_class:
-        runs = {}
-        for seed in seeds:
-            small = task.with_budget(budget, seed=seed)
-            for row in compare_strategies(small, strategies, print_fn=None):
-                runs.setdefault(row["strategy"], []).append(
-                    (row["accuracies"][0], row["seconds_mean"])
-                )
-        for name, values in runs.items():
-            accuracies, seconds = zip(*values)
-            rows.append(
-                _row(
-                    name, accuracies, seconds, labels_per_class=budget, epochs=small.epochs_needed()
-                )
-            )
-    if print_fn is not None:
-        _print_budget_table(rows, print_fn)
-    return rows
+    if not isinstance(strategies, dict) or not all(callable(s) for s in strategies.values()):
+        raise _validation.invalid("strategies", "a dict {name: strategy(task, seed)}", strategies)
+
+    def method(strategy):
+        def run(task, seed):
+            keras.utils.set_random_seed(seed)
+            return strategy(task, seed)[0]
+
+        return run
+
+    methods = {PROBE: lambda task, seed: task.probes[seed][1]} if probe else {}
+    methods.update({name: method(strategy) for name, strategy in strategies.items()})
+    return methods
 
 
-def _print_budget_table(rows, print_fn):
-    names = list(dict.fromkeys(row["strategy"] for row in rows))
-    budgets = list(dict.fromkeys(row["labels_per_class"] for row in rows))
-    width = max(14, *(len(n) + 2 for n in names))
-    print_fn(f"{'labels/class':<14}{'epochs':>7}" + "".join(f"{n:>{width}}" for n in names))
-    for budget in budgets:
-        at = {r["strategy"]: r for r in rows if r["labels_per_class"] == budget}
-        cells = "".join(
-            f"{at[n]['accuracy_mean']:>{width - 7}.1%} ± {at[n]['accuracy_std']:.1%}"
-            if n in at
-            else " " * width
-            for n in names
-        )
-        print_fn(f"{budget:<14}{at[names[0]]['epochs']:>7}{cells}")
+def train_end_to_end(
+    x_train,
+    y_train,
+    x_eval,
+    y_eval,
+    weights="pretrained",
+    learning_rate=3e-4,
+    epochs=5,
+    steps=(60, 200),
+    seed=0,
+    backbone="tiny_resnet",
+):
+    """A backbone and a fresh head, every layer trained on arrays; returns the eval accuracy.
 
-
-def crossover(rows, baseline=PROBE, challengers=None):
-    """Where each challenger first beats the baseline, from the rows of `compare_budgets`.
-
-    A challenger *beats* the baseline at a budget when its mean accuracy is
-    higher by more than the two standard deviations across seeds added; a
-    smaller difference either way is a *tie*. The crossover is the smallest
-    budget from which the challenger beats the baseline at every larger
-    budget too.
+    Tutorial 01's networks: `weights=None` trains from scratch, `"pretrained"`
+    fine-tunes naively (every layer, BatchNorm included, one learning rate,
+    no probe first; `FineTuningTask` does it with care). The optimizer is
+    AdamW (weight decay 0.05), the batch 32 (16 below 64 images), and the
+    network makes about `epochs` passes over the labelled set, at least
+    `steps[0]` and at most `steps[1]` updates (in whole epochs).
 
     Args:
-        rows: from `compare_budgets`.
-        baseline: the strategy to beat (default the linear probe).
-        challengers: the strategies that may beat it (default: all others).
+        x_train: labelled images, raw 0-255, `(n, h, w, 3)`.
+        y_train: their integer labels.
+        x_eval: held-out images, for the accuracy.
+        y_eval: their labels.
+        weights: the backbone's weights: `"pretrained"` or None (random).
+        learning_rate: AdamW's learning rate.
+        epochs: passes over the labelled set, before the clipping to `steps`.
+        steps: `(fewest, most)` gradient updates.
+        seed: seeds the initial weights and the shuffling.
+        backbone: a `backbones` name.
 
     Returns:
-        A sentence: the best strategy per budget, then for each challenger
-        where it crosses over, or that it never does.
+        The accuracy on `(x_eval, y_eval)`, a float.
+
+    Raises:
+        ValueError: if `epochs` is not a positive integer or `steps` is not
+            a pair of positive integers `(fewest, most)`, fewest ≤ most.
+
+    Examples:
+        >>> from dl4keras import data, transfer
+        >>> x, y = data.cluttered_digits((5, 6), 4, split="train", seed=1)
+        >>> accuracy = transfer.train_end_to_end(x, y, x, y, weights=None, steps=(1, 1))
+        >>> 0.0 <= accuracy <= 1.0
+        True
+    """
+    epochs = _validation.positive_int("epochs", epochs)
+    if (
+        not isinstance(steps, (tuple, list))
+        or len(steps) != 2
+        or not all(_validation.is_positive_int(s) for s in steps)
+        or steps[0] > steps[1]
+    ):
+        raise _validation.invalid("steps", "a pair of positive integers (fewest, most)", steps)
+    keras.utils.set_random_seed(seed)
+    x_train, y_train = np.asarray(x_train), np.asarray(y_train)
+    net = backbones.build(backbone, input_shape=x_train.shape[1:], weights=weights, trainable=True)
+    model = backbones.attach_head(net, int(max(y_train.max(), np.max(y_eval))) + 1)
+    model.compile(
+        keras.optimizers.AdamW(learning_rate, weight_decay=0.05),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    batch = 32 if len(x_train) >= 64 else 16
+    per_epoch = math.ceil(len(x_train) / batch)
+    total = int(np.clip(epochs * per_epoch, *steps))
+    model.fit(x_train, y_train, batch_size=batch, epochs=math.ceil(total / per_epoch), verbose=0)
+    return float(model.evaluate(x_eval, y_eval, verbose=0, batch_size=256)[1])
+
+
+def headline(rows, prefix=""):
+    """`{"<prefix><strategy>": "mean ± std"}` from comparison rows, for `results.save`.
 
     Examples:
         >>> from dl4keras import transfer
-        >>> def row(budget, strategy, mean):
-        ...     return dict(labels_per_class=budget, strategy=strategy, accuracy_mean=mean,
-        ...                 accuracy_std=0.01)
-        >>> rows = [row(5, "linear probe", 0.6), row(5, "full", 0.5), row(5, "scratch", 0.2),
-        ...         row(50, "linear probe", 0.7), row(50, "full", 0.8), row(50, "scratch", 0.3)]
-        >>> print(transfer.crossover(rows))
-        Best per budget: 5 labels/class: linear probe (60.0%); 50 labels/class: full (80.0%).
-        full beats the linear probe from 50 labels per class on (+10.0 points there), and
-        loses below. scratch never beats the linear probe by more than the spread across
-        seeds (up to 50 labels per class).
+        >>> rows = [dict(strategy="linear probe", accuracy_mean=0.5, accuracy_std=0.1)]
+        >>> transfer.headline(rows, prefix="digits, ")
+        {'digits, linear probe': '50.0% ± 10.0%'}
     """
-    budgets = list(dict.fromkeys(row["labels_per_class"] for row in rows))
-    by = {(r["labels_per_class"], r["strategy"]): r for r in rows}
-    names = list(dict.fromkeys(r["strategy"] for r in rows))
-    challengers = [n for n in names if n != baseline] if challengers is None else challengers
-    best = []
-    for budget in budgets:
-        top = max((r for r in rows if r["labels_per_class"] == budget), key=_mean)
-        best.append(f"{budget} labels/class: {top['strategy']} ({top['accuracy_mean']:.1%})")
-    sentences = ["Best per budget: " + "; ".join(best) + "."]
-    for name in challengers:
-        verdicts = []  # (budget, "win" | "tie" | "loss", margin)
-        for budget in budgets:
-            base, other = by.get((budget, baseline)), by.get((budget, name))
-            if base is not None and other is not None:
-                margin = other["accuracy_mean"] - base["accuracy_mean"]
-                noise = base["accuracy_std"] + other["accuracy_std"]
-                verdict = "win" if margin > noise else "loss" if margin < -noise else "tie"
-                verdicts.append((budget, verdict, margin))
-        start = len(verdicts)
-        while start > 0 and verdicts[start - 1][1] == "win":
-            start -= 1
-        if start == len(verdicts):
-            last = verdicts[-1][0] if verdicts else budgets[-1]
-            sentences.append(
-                f"{name} never beats the {baseline} by more than the spread across seeds "
-                f"(up to {last} labels per class)."
-            )
-            continue
-        budget, _, margin = verdicts[start]
-        below = {v for _, v, _ in verdicts[:start]}
-        tail = (
-            "at every budget"
-            if not below
-            else "and loses below"
-            if below == {"loss"}
-            else "and ties below"
-            if below == {"tie"}
-            else "and ties or loses below"
-        )
-        sentences.append(
-            f"{name} beats the {baseline} from {budget} labels per class on "
-            f"({100 * margin:+.1f} points there){',' if below else ''} {tail}."
-        )
-    return " ".join(sentences)
-
-
-def _mean(row):
-    return row["accuracy_mean"]
+    return {
+        f"{prefix}{row['strategy']}": f"{row['accuracy_mean']:.1%} ± {row['accuracy_std']:.1%}"
+        for row in rows
+    }
 
 
 def print_table(rows, print_fn=print):

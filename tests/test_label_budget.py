@@ -1,4 +1,4 @@
-"""Tests for dl4keras.label_budget: the paired comparison, its statistics and crossover."""
+"""Tests for dl4keras.label_budget: the paired comparison, its statistics and verdicts."""
 
 import json
 
@@ -76,6 +76,71 @@ def test_crossover_needs_the_lead_at_every_larger_budget():
     assert result.crossover("a", "b") == 3  # ahead at 1, behind at 2, then ahead for good
 
 
+def _comparison(means, std=0.01):
+    """A two-seed comparison with the given means and spread: `{budget: {method: mean}}`."""
+    budgets = sorted(means)
+    methods = list(means[budgets[0]])
+    scores = {m: [[means[b][m] - std, means[b][m] + std] for b in budgets] for m in methods}
+    return BudgetComparison(budgets, (0, 1), scores, {})
+
+
+def test_a_lead_inside_the_spread_is_a_tie():
+    probe = "linear probe"
+    wins_everywhere = _comparison({5: {probe: 0.5, "ft": 0.6}, 50: {probe: 0.6, "ft": 0.8}})
+    assert wins_everywhere.crossover(probe, "ft") == 5
+    assert "ft beats linear probe from 5 labels/class on (+10.0 points there) at every" in (
+        " ".join(wins_everywhere.summary(probe).split())
+    )
+    ties_then_wins = _comparison({5: {probe: 0.5, "ft": 0.51}, 50: {probe: 0.6, "ft": 0.8}})
+    assert [o for _, o, _ in ties_then_wins.outcomes(probe, "ft")] == ["tie", "win"]
+    assert "from 50 labels/class on (+20.0 points there), and ties below" in (
+        " ".join(ties_then_wins.summary(probe).split())
+    )
+    wins_then_loses = _comparison({5: {probe: 0.5, "ft": 0.6}, 50: {probe: 0.8, "ft": 0.6}})
+    assert wins_then_loses.crossover(probe, "ft") is None
+    assert "ft never beats linear probe by more than the spread" in (
+        " ".join(wins_then_loses.summary(probe).split())
+    )
+    noisy = _comparison({5: {probe: 0.5, "ft": 0.6}}, std=0.1)  # inside the spread: a tie
+    assert noisy.outcomes(probe, "ft") == [(5, "tie", pytest.approx(0.1))]
+    assert noisy.crossover(probe, "ft") is None
+
+
+def test_compare_and_summary_sentences():
+    result = _comparison(
+        {5: {"probe": 0.6, "ft": 0.5, "s": 0.2}, 50: {"probe": 0.7, "ft": 0.8, "s": 0.3}}
+    )
+    text = " ".join(result.compare("probe", "ft").split())
+    assert text == (
+        "probe minus ft: +10.0 points at 5, -10.0 at 50 labels/class; ft beats probe from 50 "
+        "labels/class on (+10.0 points there), and loses below."
+    )
+    summary = " ".join(result.summary("probe", challengers=["s"]).split())
+    assert summary.startswith("Best per budget: 5 labels/class: probe (60.0%); 50 labels/class:")
+    assert "s never beats probe" in summary and "ft beats" not in summary
+    with pytest.raises(ValueError, match="Unknown method 'scratch'"):
+        result.summary("scratch")
+    assert result.headline(prefix="digits: ") == {
+        "digits: probe, 5 labels/class": "60.0% ± 1.0%",
+        "digits: ft, 5 labels/class": "50.0% ± 1.0%",
+        "digits: s, 5 labels/class": "20.0% ± 1.0%",
+        "digits: probe, 50 labels/class": "70.0% ± 1.0%",
+        "digits: ft, 50 labels/class": "80.0% ± 1.0%",
+        "digits: s, 50 labels/class": "30.0% ± 1.0%",
+    }
+
+
+def test_a_draw_that_is_not_a_tuple_is_passed_whole():
+    class Task:
+        def __init__(self, n):
+            self.n = n
+
+    result = compare_label_budgets(
+        {"size": lambda task, seed: task.n / 10}, lambda n, seed: Task(n), (1, 5), (0,), False
+    )
+    np.testing.assert_allclose(result.mean("size"), [0.1, 0.5])
+
+
 def test_plot_draws_one_line_per_method():
     result = compare_label_budgets(
         {"x": lambda x, y, s: 0.5, "y": lambda x, y, s: 0.7}, _sample, (1, 3), (0,), verbose=False
@@ -99,6 +164,8 @@ def test_validation():
         compare_label_budgets({"m": 3}, _sample, (1,))
     with pytest.raises(ValueError, match="`budgets`"):
         compare_label_budgets({"m": lambda x, y, s: 0}, _sample, (0,))
+    with pytest.raises(ValueError, match="`sample`"):
+        compare_label_budgets({"m": lambda x, y, s: 0}, "not a function", (1,))
     with pytest.raises(ValueError, match="must not be empty"):
         compare_label_budgets({"m": lambda x, y, s: 0}, _sample, (1,), seeds=())
     assert label_budget.__all__ == ["BudgetComparison", "compare_label_budgets"]

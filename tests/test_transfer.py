@@ -1,4 +1,4 @@
-"""Tests for dl4keras.transfer: probes, budgets, strategies, the crossover and domain adaptation."""
+"""Tests for dl4keras.transfer: probes, strategies, label-budget methods, domain adaptation."""
 
 import keras
 import numpy as np
@@ -72,42 +72,58 @@ def test_compare_strategies_rows_and_table(task, capsys):
     assert out.splitlines()[0].startswith("strategy") and "scratch" in out
 
 
-def test_compare_budgets_and_crossover(task, capsys):
-    rows = transfer.compare_budgets(task, (2, 4), {"top": transfer.top_block}, seeds=(0,))
-    assert [(r["labels_per_class"], r["strategy"]) for r in rows] == [
-        (2, "linear probe"),
-        (2, "top"),
-        (4, "linear probe"),
-        (4, "top"),
-    ]
-    assert capsys.readouterr().out.startswith("labels/class")
-    assert transfer.crossover(rows).startswith("Best per budget: 2 labels/class: ")
+def test_budget_methods_run_on_with_budget_draws(task):
+    from dl4keras import label_budget
 
+    seen = []
 
-def _rows(means, std=0.01):
-    return [
-        dict(labels_per_class=b, strategy=s, accuracy_mean=m, accuracy_std=std)
-        for b, by in means.items()
-        for s, m in by.items()
-    ]
+    def top(small, seed):
+        seen.append((len(small.y_train), seed))
+        return transfer.top_block(small, seed)
 
-
-def test_crossover_verdicts():
-    probe = "linear probe"
-    wins_everywhere = _rows({5: {probe: 0.5, "ft": 0.6}, 50: {probe: 0.6, "ft": 0.8}})
-    assert "ft beats the linear probe from 5 labels per class on (+10.0 points there) at every" in (
-        transfer.crossover(wins_everywhere)
+    grid = label_budget.compare_label_budgets(
+        transfer.budget_methods({"top": top}), task.with_budget, (4, 2), (0, 1), verbose=False
     )
-    ties_then_wins = _rows({5: {probe: 0.5, "ft": 0.51}, 50: {probe: 0.6, "ft": 0.8}})
-    assert "from 50 labels per class on (+20.0 points there), and ties below" in (
-        transfer.crossover(ties_then_wins)
-    )
-    wins_then_loses = _rows({5: {probe: 0.5, "ft": 0.6}, 50: {probe: 0.8, "ft": 0.6}})
-    assert "ft never beats the linear probe by more than the spread" in (
-        transfer.crossover(wins_then_loses)
-    )
-    noisy = _rows({5: {probe: 0.5, "ft": 0.6}}, std=0.1)  # inside the spread: a tie
-    assert "never beats" in transfer.crossover(noisy)
+    assert grid.methods == ("linear probe", "top") and grid.budgets == (2, 4)
+    assert seen == [(6, 0), (6, 1), (12, 0), (12, 1)]
+    for i, budget in enumerate(grid.budgets):  # the probe column is each draw's own probe
+        for j, seed in enumerate(grid.seeds):
+            expected = task.with_budget(budget, seed).probes[seed][1]
+            assert grid.scores["linear probe"][i, j] == pytest.approx(expected)
+    assert grid.summary("linear probe").startswith("Best per budget: 2 labels/class: ")
+
+
+def test_budget_methods_seed_keras_before_each_run(task):
+    draws = []
+
+    def strategy(small, seed):
+        draws.append(float(keras.random.uniform(())))
+        return 0.5, 0.0
+
+    method = transfer.budget_methods({"s": strategy}, probe=False)["s"]
+    small = task.with_budget(2, seed=0)
+    assert [method(small, 3), method(small, 3), method(small, 4)] == [0.5] * 3
+    assert draws[0] == draws[1] != draws[2]
+
+
+def test_budget_methods_validation():
+    with pytest.raises(ValueError, match="`strategies`"):
+        transfer.budget_methods({"top": "not a function"})
+    with pytest.raises(ValueError, match="`strategies`"):
+        transfer.budget_methods([transfer.top_block])
+
+
+def test_train_end_to_end_is_seeded_and_validates_its_budget():
+    x, y = data.cluttered_digits(CLASSES, 4, split="train", seed=1)
+    a = transfer.train_end_to_end(x, y, x, y, weights=None, steps=(1, 2), seed=0)
+    b = transfer.train_end_to_end(x, y, x, y, weights=None, steps=(1, 2), seed=0)
+    assert a == b and 0.0 <= a <= 1.0  # seeded: the same run twice
+    with pytest.raises(ValueError, match="`steps`"):
+        transfer.train_end_to_end(x, y, x, y, steps=(5, 2))
+    with pytest.raises(ValueError, match="`steps`"):
+        transfer.train_end_to_end(x, y, x, y, steps=60)
+    with pytest.raises(ValueError, match="`epochs`"):
+        transfer.train_end_to_end(x, y, x, y, epochs=0)
 
 
 def test_compare_domain_adaptation_summary(capsys):
@@ -126,3 +142,35 @@ def test_compare_domain_adaptation_summary(capsys):
     assert summary["dann_gain_points_per_seed"] == pytest.approx(gains.tolist())
     assert 0.0 <= summary["domain_accuracy"] <= 1.0
     assert "DANN - source only" in capsys.readouterr().out
+
+
+def test_learning_rate_sweep_measures_target_and_source(task):
+    from dl4keras import backbones
+
+    source = data.cluttered_digits((0, 1), 4, split="train", seed=3)
+    probe = transfer.SourceProbe(backbones.build("tiny_resnet"), source, source)
+    lines = []
+    sweep = transfer.learning_rate_sweep(task, probe, (1e-2, 1e-4), print_fn=lines.append)
+    assert sweep["pretrained_source_accuracy"] == pytest.approx(probe(task.probe_model(0)))
+    assert [run["learning_rate"] for run in sweep["runs"]] == [1e-2, 1e-4]
+    assert all(
+        0 <= run["target_accuracy"] <= 1 and 0 <= run["source"] <= 1 for run in sweep["runs"]
+    )
+    assert lines[0].startswith("Adam lr=0.01: target accuracy ") and len(lines) == 2
+    again = transfer.learning_rate_sweep(task, probe, (1e-4,), print_fn=None)
+    assert again["runs"][0] == pytest.approx(sweep["runs"][1])  # seeded: the same run
+    with pytest.raises(ValueError, match="`learning_rates`"):
+        transfer.learning_rate_sweep(task, probe, (1e-3, 0.0))
+    with pytest.raises(ValueError, match="`learning_rates`"):
+        transfer.learning_rate_sweep(task, probe, ())
+
+
+def test_headline_of_rows():
+    rows = [
+        dict(strategy="linear probe", accuracy_mean=0.5, accuracy_std=0.1),
+        dict(strategy="top", accuracy_mean=0.625, accuracy_std=0.0),
+    ]
+    assert transfer.headline(rows, "photos, ") == {
+        "photos, linear probe": "50.0% ± 10.0%",
+        "photos, top": "62.5% ± 0.0%",
+    }

@@ -27,10 +27,12 @@
 #   breaking it costs;
 # - how to extract features for a dataset and train a linear head on them;
 # - how to measure *when* transfer pays: a linear probe, training from
-#   scratch and fine-tuning across label budgets, and a target that the
-#   pretrained features do not suit;
-# - what the registry's backbones (ResNet, VGG, EfficientNet, MobileNet,
-#   ConvNeXt) cost: parameters, feature size, images per second.
+#   scratch and fine-tuning across label budgets.
+#
+# Going further: a target that the pretrained features do not suit, what
+# the registry's backbones (ResNet, VGG, EfficientNet, MobileNet, ConvNeXt)
+# cost, what the first layer and the features show, and ImageNet backbones
+# on real photos.
 #
 # Run it with `python tutorials/01_feature_extraction.py` (add
 # `--profile smoke` for a seconds-long run, `--profile full` on a GPU with
@@ -57,8 +59,8 @@
 # arXiv:2007.11154) and medical images (Raghu et al. 2019, arXiv:1902.07208;
 # there the gain is mostly faster convergence). It helps less when you have
 # plenty of target labels, and when the target depends on what the source
-# task taught the network to *ignore*. Below we measure both: a curve over
-# label budgets, and a target of the second kind.
+# task taught the network to *ignore*. Below we measure the first on a curve
+# over label budgets; "Going further" measures a target of the second kind.
 #
 # The usual source is ImageNet (1.3 M photos, 1000 classes). Its weights are a
 # download away, which an offline machine, like the one that built this page,
@@ -85,6 +87,7 @@ from dl4keras import (
     label_budget,
     profiles,
     results,
+    transfer,
     viz,
 )
 
@@ -316,32 +319,18 @@ def sample(labels_per_class, seed):
     )
 
 
-def train_network(x_train, y_train, seed, weights, learning_rate, x_eval=x_test, y_eval=y_test):
-    """TinyResNet + a fresh head trained end to end; returns the eval accuracy."""
-    keras.utils.set_random_seed(seed)
-    net = backbones.build("tiny_resnet", input_shape=(32, 32, 3), weights=weights, trainable=True)
-    model = backbones.attach_head(net, int(y_train.max()) + 1)
-    model.compile(
-        keras.optimizers.AdamW(learning_rate, weight_decay=0.05),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    batch = 32 if len(x_train) >= 64 else 16
-    per_epoch = -(-len(x_train) // batch)
-    steps = int(np.clip(NET_EPOCHS * per_epoch, *NET_STEPS))
-    model.fit(x_train, y_train, batch_size=batch, epochs=-(-steps // per_epoch), verbose=0)
-    return model.evaluate(x_eval, y_eval, verbose=0, batch_size=256)[1]
-
-
 def methods_on(x_eval, y_eval):
     """The four methods, each returning its accuracy on (x_eval, y_eval)."""
     f_eval = extract(x_eval)
+    net = dict(x_eval=x_eval, y_eval=y_eval, epochs=NET_EPOCHS, steps=NET_STEPS)
     return {
         "pixels": lambda x, y, seed: backbones.linear_probe(x, y, x_eval, y_eval, HEAD_STEPS),
-        "scratch": lambda x, y, seed: train_network(x, y, seed, None, 1e-3, x_eval, y_eval),
+        "scratch": lambda x, y, seed: transfer.train_end_to_end(
+            x, y, weights=None, learning_rate=1e-3, seed=seed, **net
+        ),
         "probe": lambda x, y, s: backbones.linear_probe(extract(x), y, f_eval, y_eval, HEAD_STEPS),
-        "fine-tune": lambda x, y, seed: train_network(
-            x, y, seed, "pretrained", 3e-4, x_eval, y_eval
+        "fine-tune": lambda x, y, seed: transfer.train_end_to_end(
+            x, y, weights="pretrained", learning_rate=3e-4, seed=seed, **net
         ),
     }
 
@@ -358,15 +347,14 @@ plt.show()
 # What the run shows, in numbers it measured:
 
 # %%
-mean = {m: curve.mean(m) for m in curve.methods}
+pixels = curve.mean("pixels")
 print(
-    f"pixels: {mean['pixels'].min():.1%} to {mean['pixels'].max():.1%} (chance {CHANCE:.0%})"
-    + (", near chance at every budget." if mean["pixels"].max() < 2 * CHANCE else ".")
+    f"pixels: {pixels.min():.1%} to {pixels.max():.1%} (chance {CHANCE:.0%})"
+    + (", near chance at every budget." if pixels.max() < 2 * CHANCE else ".")
 )
-print(curve.compare("probe", "scratch"))
+print(curve.summary("probe"))  # the best per budget; where each method beats the probe
 print(curve.compare("probe", "fine-tune"))
 turn = curve.crossover("probe", "fine-tune")
-print("best method per budget:", curve.best())
 
 # %% [markdown]
 # Read the lines above against the rule of thumb "few labels: feature
@@ -378,11 +366,66 @@ print("best method per budget:", curve.best())
 # overfitting; training from scratch must learn every feature from the
 # target labels alone, so it needs the most labels (and steps) of all.
 # Whether, and at which budget, this run shows the crossover is what the
-# "probe vs fine-tune" line says. Tutorial 02 adds the careful fine-tuning
-# strategies to this curve.
+# "probe minus fine-tune" line says: a lead within the spread across seeds
+# counts as a tie. Tutorial 02 adds the careful fine-tuning strategies to
+# this curve.
 
 # %% [markdown]
-# ## A far target: which surface is this?
+# ## Exercise 4.1: which layer transfers best?
+#
+# So far we took features from the *last* block. Early layers hold generic
+# features (edges, colours), late layers more source-specific ones (parts of
+# the digits 0-4 and of letters).
+#
+# **Task.** Before running anything, predict which of `stem_relu`,
+# `block1_out`, `block2_out` and `block3_out` gives the best linear-probe
+# accuracy on digits 5-9 with 10 labels per class. Then measure it: write
+# `make_probe(layer_name)`, which returns a feature extractor that
+# global-average-pools the output of that layer of the frozen backbone, and
+# train the same linear head on the features of each.
+#
+# **Hints.**
+#
+# - `extractor.get_layer("tiny_resnet")` is the backbone; it takes raw 0-255
+#   images (its first layer rescales).
+# - `keras.Model(backbone.input, keras.layers.GlobalAveragePooling2D()(
+#   backbone.get_layer(name).output))` is a pooled extractor for any layer.
+# - Reuse `backbones.linear_probe` and `backbones.extract_features`.
+# - Check your `make_probe` with
+#   `check.feature_extractor(make_probe, tiny, LAYERS)`: it says whether each
+#   probe reads the named layer, pooled, with the backbone frozen, and names
+#   the mistake if not.
+#
+# Reference solutions follow (collapsed on the site), with the self-check
+# between them. Compare the numbers with your prediction: were the deepest
+# features the best here? Would you expect the same for photos of flowers
+# with an ImageNet backbone?
+
+# %%
+LAYERS = ("stem_relu", "block1_out", "block2_out", "block3_out")
+
+
+# %% tags=["solution"]
+def make_probe(layer_name):
+    pooled = keras.layers.GlobalAveragePooling2D()(tiny.get_layer(layer_name).output)
+    return keras.Model(tiny.input, pooled)
+
+
+# %%
+check.feature_extractor(make_probe, tiny, LAYERS)
+
+# %% tags=["solution"]
+layer_accuracy = {}
+for name in LAYERS:
+    probe = make_probe(name)
+    f_train = backbones.extract_features(probe, x_few, verbose=0)
+    f_eval = backbones.extract_features(probe, x_test, batch_size=256, verbose=0)
+    layer_accuracy[name] = backbones.linear_probe(f_train, y_few, f_eval, y_test, HEAD_STEPS)
+    print(f"{name:<11} {f_train.shape[1]:>4} features, linear probe: {layer_accuracy[name]:.1%}")
+print(f"best layer here: {max(layer_accuracy, key=layer_accuracy.get)}")
+
+# %% [markdown]
+# ## Going further: a far target, which surface is this?
 #
 # Transfer also depends on *what* the target needs. The source task taught
 # TinyResNet to recognise a glyph and to ignore the photo behind it. A target
@@ -439,7 +482,7 @@ print(f"best on the surfaces: {far.best()[FAR_LABELS]}")
 # what the source taught, not about how the images look.
 
 # %% [markdown]
-# ## What the registry's backbones cost
+# ## Going further: what the registry's backbones cost
 #
 # `describe()` listed VGG, EfficientNet and the others; here is what using
 # one as a feature extractor costs. Parameters and feature size come from
@@ -471,56 +514,6 @@ if vgg["images_per_second"] and resnet["images_per_second"]:
 # speed. Feature sizes differ too, and they are what the linear head sees.
 # Which one transfers best to *your* photos is an empirical question: the full
 # profile answers it for TF Flowers in "Going further" below.
-
-# %% [markdown]
-# ## Exercise 4.1: which layer transfers best?
-#
-# So far we took features from the *last* block. Early layers hold generic
-# features (edges, colours), late layers more source-specific ones (parts of
-# the digits 0-4 and of letters).
-#
-# **Task.** Before running anything, predict which of `stem_relu`,
-# `block1_out`, `block2_out` and `block3_out` gives the best linear-probe
-# accuracy on digits 5-9 with 10 labels per class. Then measure it: write
-# `make_probe(layer_name)`, which returns a feature extractor that
-# global-average-pools the output of that layer of the frozen backbone, and
-# train the same linear head on the features of each.
-#
-# **Hints.**
-#
-# - `extractor.get_layer("tiny_resnet")` is the backbone; it takes raw 0-255
-#   images (its first layer rescales).
-# - `keras.Model(backbone.input, keras.layers.GlobalAveragePooling2D()(
-#   backbone.get_layer(name).output))` is a pooled extractor for any layer.
-# - Reuse `backbones.linear_probe` and `backbones.extract_features`.
-# - Check your `make_probe` with
-#   `check.feature_extractor(make_probe, tiny, LAYERS)`: it says whether each
-#   probe reads the named layer, pooled, with the backbone frozen, and names
-#   the mistake if not.
-#
-# A reference solution follows (collapsed on the site). Compare its numbers
-# with your prediction: were the deepest features the best here? Would you
-# expect the same for photos of flowers with an ImageNet backbone?
-
-
-# %% tags=["solution"]
-LAYERS = ("stem_relu", "block1_out", "block2_out", "block3_out")
-
-
-def make_probe(layer_name):
-    pooled = keras.layers.GlobalAveragePooling2D()(tiny.get_layer(layer_name).output)
-    return keras.Model(tiny.input, pooled)
-
-
-check.feature_extractor(make_probe, tiny, LAYERS)
-layer_accuracy = {}
-for name in LAYERS:
-    probe = make_probe(name)
-    f_train = backbones.extract_features(probe, x_few, verbose=0)
-    f_eval = backbones.extract_features(probe, x_test, batch_size=256, verbose=0)
-    layer_accuracy[name] = backbones.linear_probe(f_train, y_few, f_eval, y_test, HEAD_STEPS)
-    print(f"{name:<11} {f_train.shape[1]:>4} features, linear probe: {layer_accuracy[name]:.1%}")
-print(f"best layer here: {max(layer_accuracy, key=layer_accuracy.get)}")
 
 # %% [markdown]
 # ## Going further: what the first layer responds to
@@ -654,12 +647,8 @@ metrics = {
     | {row["name"]: row["accuracy"] for row in flowers_rows},
     "layer_probe_accuracy": layer_accuracy,
 }
-headline = {
-    f"{m}, {b} labels/class": f"{curve.mean(m)[i]:.1%} ± {curve.std(m)[i]:.1%}"
-    for i, b in enumerate(curve.budgets)
-    for m in curve.methods
-}
-headline["fine-tuning overtakes the probe at"] = (
+headline = curve.headline()
+headline["fine-tuning beats the probe (beyond the seed spread) from"] = (
     f"{turn} labels/class" if turn is not None else "no budget measured"
 )
 headline[f"far target (surfaces, {FAR_LABELS} labels/class): probe vs pixels vs scratch"] = (

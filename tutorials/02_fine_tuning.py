@@ -14,10 +14,10 @@
 # **Description:** Go beyond the frozen feature extractor of Tutorial 01:
 # update the pretrained weights themselves, carefully. Freeze and unfreeze
 # blocks, avoid the BatchNorm trap, choose learning rates that do not erase
-# what the backbone knew, measure when fine-tuning pays, monitor
-# validation, and bring your own folder of images. Going further: layer-wise
-# rates and gradual unfreezing compared, real photos, and adapting a model to
-# a new domain without a single label from it.
+# what the backbone knew, monitor validation, and bring your own folder of
+# images. Going further: when fine-tuning pays across label budgets,
+# layer-wise rates and gradual unfreezing compared, real photos, and
+# adapting a model to a new domain without a single label from it.
 #
 # **Exercise:** 4.2
 #
@@ -29,19 +29,21 @@
 # - what the learning rate trades: adapting to the target against keeping
 #   the source (*catastrophic forgetting*), measured;
 # - layer-wise (discriminative) learning rates and gradual unfreezing;
-# - when fine-tuning beats feature extraction: four strategies across label
-#   budgets, over seeds;
-# - how to monitor validation while fine-tuning, keep the best epoch, save
-#   the model, load it back and predict on a new image file;
 # - how to load your own image folder with validation, caching,
 #   prefetching and augmentation;
-# - going further: unsupervised domain adaptation with a gradient reversal
-#   layer (DANN).
+# - how to monitor validation while fine-tuning and keep the best epoch.
+#
+# Going further: load the saved model back and predict a new image file;
+# when fine-tuning beats feature extraction (four strategies across label
+# budgets, over seeds); layer-wise rates and gradual unfreezing compared;
+# real photos; unsupervised domain adaptation with a gradient reversal
+# layer (DANN).
 #
 # Run it with `python tutorials/02_fine_tuning.py` (add `--profile smoke`
 # for a seconds-long run). Everything runs offline, on a CPU.
 
 # %%
+import functools
 import logging
 import tempfile
 from pathlib import Path
@@ -57,6 +59,7 @@ from dl4keras import (
     data,
     finetune,
     image_folder,
+    label_budget,
     layerwise_lr,
     profiles,
     results,
@@ -90,9 +93,9 @@ print(f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.bac
 # training, with a small learning rate, so the features themselves adapt to
 # the target task. The usual advice: with very few labels, feature
 # extraction wins, because fine-tuning many weights on a handful of images
-# overfits; with more labels, fine-tuning wins. This tutorial measures that
-# advice rather than stating it, after turning the knobs of fine-tuning one
-# at a time.
+# overfits; with more labels, fine-tuning wins. Tutorial 01 measured that
+# advice on a curve; this tutorial turns the knobs of fine-tuning one at a
+# time, and "Going further" adds its careful strategies to the curve.
 #
 # The backbone is TinyResNet (see Tutorial 01), pretrained offline on
 # handwritten digits 0-4 and printed letters pasted on cluttered photos. The
@@ -226,7 +229,8 @@ print(
 # task, we put the same source probe back on the changed backbone. If the
 # source accuracy collapses, the fine-tuning has overwritten what the
 # backbone knew: **catastrophic forgetting**. Three rates for Adam, each
-# for the same `EPOCHS` epochs, all layers unfrozen.
+# for the same `EPOCHS` epochs, all layers unfrozen
+# (`transfer.learning_rate_sweep` runs them).
 
 # %%
 x_source, y_source = data.cluttered_digits(SOURCE_CLASSES, SOURCE_PER_CLASS, split="train", seed=3)
@@ -234,20 +238,8 @@ x_source_test, y_source_test = data.cluttered_digits(
     SOURCE_CLASSES, SOURCE_PER_CLASS, split="test", seed=4
 )
 source_probe = transfer.SourceProbe(extractor, (x_source, y_source), (x_source_test, y_source_test))
-forgetting = []
-pretrained_source = source_probe(digits.probe_model(SEEDS[0]))
-print(f"source accuracy of the pretrained backbone: {pretrained_source:.1%}")
-for learning_rate in (1e-2, 1e-3, 1e-4):
-    keras.utils.set_random_seed(SEEDS[0])  # same shuffling for every rate
-    model = digits.probe_model(SEEDS[0])
-    finetune.unfreeze(model)
-    accuracy, _ = digits.fine_tune(model, keras.optimizers.Adam(learning_rate))
-    kept = source_probe(model)
-    forgetting.append(dict(learning_rate=learning_rate, target_accuracy=accuracy, source=kept))
-    print(
-        f"Adam lr={learning_rate:g}: target accuracy {accuracy:.1%}, "
-        f"source accuracy {pretrained_source:.1%} -> {kept:.1%}"
-    )
+sweep = transfer.learning_rate_sweep(digits, source_probe, (1e-2, 1e-3, 1e-4), SEEDS[0])
+forgetting = sweep["runs"]
 best_target = max(forgetting, key=lambda row: row["target_accuracy"])
 best_kept = max(forgetting, key=lambda row: (row["source"], -row["learning_rate"]))
 print(
@@ -311,75 +303,6 @@ unfreezing = finetune.GradualUnfreezing(
 model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=7, callbacks=[unfreezing], verbose=0)
 
 # %% [markdown]
-# ## When does fine-tuning pay? Four strategies across label budgets
-#
-# Now the question of the first section, measured. Four strategies, each at
-# several label budgets (`BUDGETS` labelled images per class), each over
-# the seeds; every seed draws its own labelled images from a pool, so the
-# spread covers *which* images were labelled as well as the training noise.
-#
-# | strategy | what trains |
-# |---|---|
-# | linear probe | the head only, on the frozen features |
-# | top-block fine-tuning | `block3` and the head, from the probe |
-# | full fine-tuning | everything (BatchNorm frozen), from the probe |
-# | from scratch | the same network from random weights |
-#
-# A **strategy** is a function `strategy(task, seed) -> (test accuracy,
-# seconds)`. Here is the top-block one written out; `transfer` holds it and
-# the others (`transfer.full_fine_tuning`, `transfer.from_scratch`, ...).
-# Each run trains for `GRID_EPOCHS` epochs, or longer at the smallest budgets
-# so that it makes at least `MIN_STEPS` updates (a handful of images is one
-# batch, one update per epoch). `transfer.compare_budgets` runs the grid and
-# `transfer.crossover` reads it: a strategy *beats* another at a budget
-# only by more than their spreads across seeds added.
-
-
-# %%
-def top_block(task, seed):
-    model = task.probe_model(seed)  # pretrained, frozen, the probe's head
-    finetune.unfreeze(model, task.blocks[-1])  # "block3" and the head
-    return task.fine_tune(model, keras.optimizers.Adam(1e-3))
-
-
-# a pool twice the largest budget, so that every seed draws other images
-x_pool, y_pool = data.cluttered_digits(TARGET_CLASSES, 2 * max(BUDGETS), split="train", seed=8)
-pool = transfer.FineTuningTask(
-    "tiny_resnet", x_pool, y_pool, x_test, y_test, SEEDS, epochs=GRID_EPOCHS, min_steps=MIN_STEPS
-)
-budget_rows = transfer.compare_budgets(
-    pool,
-    BUDGETS,
-    {
-        "top-block": top_block,
-        "full fine-tuning": transfer.full_fine_tuning,
-        "from scratch": transfer.from_scratch,
-    },
-)
-budget_verdict = transfer.crossover(budget_rows)
-print("\n" + budget_verdict)
-
-# %% [markdown]
-# The table and the sentence under it are the evidence for "when to use
-# transfer learning" on this task; the sentence calls a difference inside
-# the seed-to-seed spread a tie, and with a few seeds the spread is wide.
-# Three things to read off them:
-#
-# - whether the linear probe really wins at the smallest budget, or ties
-#   with fine-tuning the top block (the features come from a related
-#   source, digits 0-4 on the same clutter, so there is little for
-#   fine-tuning to fix);
-# - whether full fine-tuning, with every layer free to overfit a handful of
-#   images, falls behind the probe at the smallest budget, and from which
-#   budget it catches up;
-# - how far from scratch stays behind: pretrained weights are worth most
-#   when labels are few, and a network from random weights gets far fewer
-#   updates here than it would need.
-#
-# The full profile runs more budgets and seeds, with longer training: run it
-# and compare.
-
-# %% [markdown]
 # ## Bringing your own images: an image folder
 #
 # Real projects start from a folder of images, one subfolder per class.
@@ -434,7 +357,7 @@ viz.image_grid(
 plt.show()
 
 # %% [markdown]
-# ## Monitor validation: keep the best epoch, save, reload, predict
+# ## Monitor validation: keep the best epoch
 #
 # The practical's tip: *monitor validation metrics carefully during
 # fine-tuning*. A few hundred labelled images overfit fast once the
@@ -487,22 +410,8 @@ plt.show()
 # %% [markdown]
 # The training curves keep improving while the validation curves flatten
 # or turn: the gap between them is the overfitting that the checkpoint
-# guards against. The `.keras` file holds the whole model, its
-# preprocessing included, so it loads anywhere `dl4keras` is installed
-# (`import dl4keras` registers its layers) and takes a raw image file. We
-# write one new image as a PNG, load the model back and predict.
-
-# %%
-images, labels = data.cluttered_digits(TARGET_CLASSES, 1, split="test", seed=10)
-image, label = images[0], labels[0]  # one new image of the five drawn
-png = workdir / "new_digit.png"
-Image.fromarray(image).save(png)
-restored = keras.models.load_model(best_path)
-pixels = keras.utils.img_to_array(keras.utils.load_img(png))[None]  # raw 0-255, (1, 32, 32, 3)
-p = restored.predict(pixels, verbose=0)[0]
-predicted = TARGET_CLASSES[int(p.argmax())]
-print(f"{png.name}: predicted {predicted} (p = {p.max():.2f}), true {TARGET_CLASSES[label]}")
-print(f"reloaded model: test accuracy {restored.evaluate(x_test, y_test, verbose=0)[1]:.1%}")
+# guards against. "Going further" loads the saved `.keras` file back and
+# predicts a new image file with it.
 
 # %% [markdown]
 # ## Exercise 4.2: fine-tune on your image folder
@@ -524,8 +433,9 @@ print(f"reloaded model: test accuracy {restored.evaluate(x_test, y_test, verbose
 # parameters is the top block's and the head's, and names each mistake.
 #
 # Predict first: will stage 2 help with `LABELS_PER_CLASS` images per
-# class, minus the validation fifth? Compare with the label-budget table
-# above, which had no augmentation.
+# class, minus the validation fifth? Keep the two validation accuracies in
+# `head_only` and `fine_tuned`, and your model in `exercise_model`, for the
+# cell after the solution.
 #
 # **Hints.**
 #
@@ -540,34 +450,122 @@ print(f"reloaded model: test accuracy {restored.evaluate(x_test, y_test, verbose
 #   image_size=(32, 32))`, and with internet `image_folder.download_tf_flowers()`
 #   (the full profile) gives 3,670 real flower photos in 5 folders.
 #
-# A reference solution follows (collapsed on the site).
+# A reference solution follows (collapsed on the site), then the self-check.
 
 # %% tags=["solution"]
 keras.utils.set_random_seed(0)
 backbone = backbones.build("tiny_resnet", input_shape=(32, 32, 3))  # a fresh pretrained copy
-classifier = backbones.attach_head(backbone, len(train_ds.class_names))
-inputs = keras.Input((32, 32, 3))
-exercise_model = keras.Model(inputs, classifier(augment(inputs)))
+head = backbones.attach_head(backbone, len(train_ds.class_names))
+exercise_model = keras.Sequential([keras.Input((32, 32, 3)), augment, head])
 finetune.freeze(exercise_model)
 finetune.unfreeze(exercise_model, "predictions")
-head_rate = 3e-3
-exercise_model.compile(
-    keras.optimizers.Adam(head_rate), "sparse_categorical_crossentropy", metrics=["accuracy"]
-)
+head_rate, loss = 3e-3, "sparse_categorical_crossentropy"
+exercise_model.compile(keras.optimizers.Adam(head_rate), loss, metrics=["accuracy"])
 # shuffle=False: the dataset itself reshuffles every epoch
 exercise_model.fit(train_ds, epochs=EPOCHS * 3, shuffle=False, verbose=0)
 head_only = exercise_model.evaluate(val_ds, verbose=0)[1]
 
 finetune.unfreeze(exercise_model, "block3")  # BatchNorm stays frozen
-exercise_model.compile(  # again: the new trainable weights need a new train step
-    keras.optimizers.Adam(head_rate / 10), "sparse_categorical_crossentropy", metrics=["accuracy"]
-)
+# compile again: the new trainable weights need a new train step
+exercise_model.compile(keras.optimizers.Adam(head_rate / 10), loss, metrics=["accuracy"])
 exercise_model.fit(train_ds, validation_data=val_ds, epochs=EPOCHS, shuffle=False, verbose=0)
 fine_tuned = exercise_model.evaluate(val_ds, verbose=0)[1]
+
+# %%
 print(f"validation accuracy: head only {head_only:.1%}, + top block {fine_tuned:.1%}")
 exercise_ok = check.fine_tuning_setup(
     exercise_model, unfrozen_from="block3", head_learning_rate=head_rate
 )
+
+# %% [markdown]
+# ## Going further: load the saved model back, predict a new image file
+#
+# The `.keras` file that `ModelCheckpoint` wrote above holds the whole model, its
+# preprocessing included, so it loads anywhere `dl4keras` is installed
+# (`import dl4keras` registers its layers) and takes a raw image file. We
+# write one new image as a PNG, load the model back and predict.
+
+# %%
+images, labels = data.cluttered_digits(TARGET_CLASSES, 1, split="test", seed=10)
+image, label = images[0], labels[0]  # one new image of the five drawn
+png = workdir / "new_digit.png"
+Image.fromarray(image).save(png)
+restored = keras.models.load_model(best_path)
+pixels = keras.utils.img_to_array(keras.utils.load_img(png))[None]  # raw 0-255, (1, 32, 32, 3)
+p = restored.predict(pixels, verbose=0)[0]
+predicted = TARGET_CLASSES[int(p.argmax())]
+print(f"{png.name}: predicted {predicted} (p = {p.max():.2f}), true {TARGET_CLASSES[label]}")
+print(f"reloaded model: test accuracy {restored.evaluate(x_test, y_test, verbose=0)[1]:.1%}")
+
+# %% [markdown]
+# ## Going further: when does fine-tuning pay? Four strategies across label budgets
+#
+# The question of the first section, measured. Four strategies, each at
+# several label budgets (`BUDGETS` labelled images per class), each over
+# the seeds; every seed draws its own labelled images from a pool, so the
+# spread covers *which* images were labelled as well as the training noise.
+#
+# | strategy | what trains |
+# |---|---|
+# | linear probe | the head only, on the frozen features |
+# | top-block fine-tuning | `block3` and the head, from the probe |
+# | full fine-tuning | everything (BatchNorm frozen), from the probe |
+# | from scratch | the same network from random weights |
+#
+# A **strategy** is a function `strategy(task, seed) -> (test accuracy,
+# seconds)`. Here is the top-block one written out; `transfer` holds it and
+# the others (`transfer.full_fine_tuning`, `transfer.from_scratch`, ...).
+# Each run trains for `GRID_EPOCHS` epochs, or longer at the smallest budgets
+# so that it makes at least `MIN_STEPS` updates (a handful of images is one
+# batch, one update per epoch). Tutorial 01's
+# `label_budget.compare_label_budgets` runs the grid: its `sample` is
+# `pool.with_budget` (a smaller task per budget and seed, sharing the cached
+# features) and `transfer.budget_methods` turns the strategies into its
+# methods. A strategy *beats* another at a budget only by more than their
+# spreads across seeds added.
+
+
+# %%
+def top_block(task, seed):
+    model = task.probe_model(seed)  # pretrained, frozen, the probe's head
+    finetune.unfreeze(model, task.blocks[-1])  # "block3" and the head
+    return task.fine_tune(model, keras.optimizers.Adam(1e-3))
+
+
+# a pool twice the largest budget, so that every seed draws other images
+x_pool, y_pool = data.cluttered_digits(TARGET_CLASSES, 2 * max(BUDGETS), split="train", seed=8)
+pool = transfer.FineTuningTask(
+    "tiny_resnet", x_pool, y_pool, x_test, y_test, SEEDS, epochs=GRID_EPOCHS, min_steps=MIN_STEPS
+)
+strategies = {"top-block": top_block, "full fine-tuning": transfer.full_fine_tuning}
+strategies["from scratch"] = transfer.from_scratch
+grid = label_budget.compare_label_budgets(
+    transfer.budget_methods(strategies), pool.with_budget, BUDGETS, SEEDS, verbose=False
+)
+print(grid.table())
+print("epochs per run:", {b: pool.with_budget(b).epochs_needed() for b in grid.budgets})
+budget_verdict = grid.summary("linear probe")
+print("\n" + budget_verdict)
+
+# %% [markdown]
+# The table and the sentence under it are the evidence for "when to use
+# transfer learning" on this task; the sentence calls a difference inside
+# the seed-to-seed spread a tie, and with a few seeds the spread is wide.
+# Three things to read off them:
+#
+# - whether the linear probe really wins at the smallest budget, or ties
+#   with fine-tuning the top block (the features come from a related
+#   source, digits 0-4 on the same clutter, so there is little for
+#   fine-tuning to fix);
+# - whether full fine-tuning, with every layer free to overfit a handful of
+#   images, falls behind the probe at the smallest budget, and from which
+#   budget it catches up;
+# - how far from scratch stays behind: pretrained weights are worth most
+#   when labels are few, and a network from random weights gets far fewer
+#   updates here than it would need.
+#
+# The full profile runs more budgets and seeds, with longer training: run it
+# and compare.
 
 # %% [markdown]
 # ## Going further: layer-wise learning rates and gradual unfreezing, compared
@@ -580,13 +578,8 @@ exercise_ok = check.fine_tuning_setup(
 # is the fine-tuning `fit` plus the probe.
 
 # %%
-table = transfer.compare_strategies(
-    digits,
-    {
-        name: transfer.STRATEGIES[name]
-        for name in ("full fine-tuning", "layer-wise learning rates", "gradual unfreezing")
-    },
-)
+names = ("full fine-tuning", "layer-wise learning rates", "gradual unfreezing")
+table = transfer.compare_strategies(digits, {name: transfer.STRATEGIES[name] for name in names})
 gradual = next(row for row in table if row["strategy"] == "gradual unfreezing")
 print(
     f"gradual unfreezing, worst seed {min(gradual['accuracies']):.1%}; probe {probe_accuracy:.1%}"
@@ -633,20 +626,19 @@ REAL_PHOTOS = profiles.choose(
 real_photos = None
 if REAL_PHOTOS is None:
     print("Skipped in the docs profile: python tutorials/02_fine_tuning.py --profile full")
-else:  # the smoke profile's dry run: the demo folder written above
+else:  # the smoke profile's dry run: the demo folder written above, half of it labelled
     full_run = PROFILE == "full"
-    per_class = LABELS_PER_CLASS if full_run else LABELS_PER_CLASS // 2
     photos = transfer.FineTuningTask.from_image_folder(
         image_folder.download_tf_flowers() if full_run else folder,
         REAL_PHOTOS["backbone"],
         REAL_PHOTOS["image_size"],
-        per_class,
+        LABELS_PER_CLASS if full_run else LABELS_PER_CLASS // 2,
         seeds=SEEDS,
         epochs=EPOCHS,
     )
     print(f"{REAL_PHOTOS['dataset']}: train {photos.x_train.shape}, blocks {photos.blocks}")
-    strategies = transfer.compare_strategies(photos)
-    real_photos = dict(REAL_PHOTOS, labels_per_class=per_class, strategies=strategies)
+    real_photos = dict(REAL_PHOTOS, strategies=transfer.compare_strategies(photos))
+    real_photos["labels_per_class"] = len(photos.y_train) // photos.num_classes
 
 # %% [markdown]
 # ## Going further: domain adaptation, a new domain without labels
@@ -707,17 +699,9 @@ plt.show()
 
 
 # %%
-def adaptation(frozen, trained_layers, domain_weight, setting):
-    return transfer.compare_domain_adaptation(
-        **domains,
-        frozen=frozen,
-        trained_layers=trained_layers,
-        domain_weight=domain_weight,
-        seeds=DA_SEEDS,
-        epochs=DA_EPOCHS,
-        setting=setting,
-    )
-
+adaptation = functools.partial(
+    transfer.compare_domain_adaptation, **domains, seeds=DA_SEEDS, epochs=DA_EPOCHS
+)
 
 # %% [markdown]
 # ### Setting 1: the whole pretrained backbone, frozen
@@ -734,7 +718,9 @@ def adapter():
     )
 
 
-frozen_rows, frozen_summary = adaptation(extractor, adapter, 1.0, "whole backbone frozen")
+frozen_rows, frozen_summary = adaptation(
+    frozen=extractor, trained_layers=adapter, domain_weight=1.0, setting="whole backbone frozen"
+)
 
 # %% [markdown]
 # ### Setting 2: new upper layers, learned on the source
@@ -768,7 +754,9 @@ def upper_layers():
     )
 
 
-upper_rows, upper_summary = adaptation(low_level, upper_layers, 0.05, "new upper layers")
+upper_rows, upper_summary = adaptation(
+    frozen=low_level, trained_layers=upper_layers, domain_weight=0.05, setting="new upper layers"
+)
 
 # %% [markdown]
 # The lessons, to check against the lines above:
@@ -804,8 +792,8 @@ metrics = {
     "epochs": EPOCHS,
     "seeds": list(SEEDS),
     "batchnorm_trap": trap,
-    "forgetting": dict(pretrained_source_accuracy=pretrained_source, runs=forgetting),
-    "label_budgets": dict(min_steps=MIN_STEPS, rows=budget_rows, crossover=budget_verdict),
+    "forgetting": sweep,
+    "label_budgets": dict(min_steps=MIN_STEPS, grid=grid.to_dict(), verdict=budget_verdict),
     "monitoring": dict(epochs_trained=len(history["loss"]), best_epoch=best_epoch),
     "exercise": dict(head_only=head_only, fine_tuned=fine_tuned, check_passed=exercise_ok),
     "strategies": table,
@@ -815,14 +803,10 @@ metrics = {
     ),
     "real_photos": real_photos,  # None in the docs profile
 }
-headline = {"label-budget crossover": budget_verdict}
-photo_rows = real_photos["strategies"] if real_photos else []
-for where, rows in (("budget", budget_rows), ("digits", table), ("photos", photo_rows)):
-    for row in rows:
-        at = f"{row['labels_per_class']} labels/class" if where == "budget" else where
-        headline[f"{at}, {row['strategy']}"] = (
-            f"{row['accuracy_mean']:.1%} ± {row['accuracy_std']:.1%}"
-        )
+headline = {"label-budget verdict": budget_verdict, **grid.headline()}
+headline.update(transfer.headline(table, "digits, "))
+if real_photos:
+    headline.update(transfer.headline(real_photos["strategies"], "photos, "))
 for setting, summary in metrics["domain_adaptation"]["summary"].items():
     headline[f"DANN gain over source only, {setting}"] = (
         f"{summary['dann_gain_points']:+.1f} points"

@@ -27,17 +27,16 @@
 #   formula, and what it looks like;
 # - how an image becomes a sequence of patch tokens, and how to count them
 #   and the model's parameters;
-# - how to build and train a ViT with `dl4keras.vit`, and why a *recipe*
-#   (warmup + cosine schedule, weight decay, label smoothing, the pooling
-#   choice, augmentation, a convolutional stem) matters as much as the
-#   architecture for a small-data Transformer, chosen on a validation split,
-#   not the test set;
+# - how to build and train a ViT with `dl4keras.vit`, and why a training
+#   *recipe* matters as much as the architecture for a small-data
+#   Transformer;
 # - what a CNN's built-in assumptions are worth on the same data and budget;
 # - how to read attention rollout maps over the image.
 #
-# Going further: the longer recipe search behind the choice, what the
-# position embeddings learned, loading a KerasHub `ViTBackbone`'s weights,
-# and CIFAR-100 from scratch (full profile).
+# Going further: the recipe ablation and the longer search behind the
+# choice, what a patch token sees through the stem, what the position
+# embeddings learned, loading a KerasHub `ViTBackbone`'s weights, and
+# CIFAR-100 from scratch (full profile).
 #
 # Run it with `python tutorials/04_vision_transformer.py` (add
 # `--profile smoke` for a seconds-long run). Everything runs offline, on a CPU.
@@ -262,42 +261,23 @@ model.summary(line_length=80)
 # for a data-hungry Transformer (DeiT, Touvron et al., 2021) is a training
 # **recipe**:
 #
-# - **warmup + cosine decay** of the learning rate: a short linear warmup
-#   avoids wild early steps of Adam on a randomly initialised Transformer;
-#   the cosine decay lands softly at the end (Tutorial 06 isolates the
-#   schedules and finds the peak rate with a range test);
+# - **warmup + cosine decay** of the learning rate: a short warmup avoids
+#   wild first steps of Adam on random weights, the cosine decay lands
+#   softly (Tutorial 06 isolates the schedules);
 # - **AdamW**: weight decay decoupled from the gradient, a regulariser;
 # - **label smoothing**: targets of 0.91 / 0.01 instead of 1 / 0 keep the
 #   model from becoming over-confident on the training set;
 # - **the pooling choice**: classify a learned class token (`"token"`) or
 #   the average of the patch tokens (`"gap"`);
-# - **data augmentation suited to the data**: small random shifts of the
-#   digits. No flips: a mirrored 2 or 7 is not a digit. And mild: one pixel
-#   is already an eighth of the digit's width;
+# - **data augmentation suited to the data**: small random shifts; no
+#   flips, since a mirrored 2 or 7 is not a digit;
 # - **a convolutional stem**: two 3×3 convolutions on the pixels before
 #   they are cut into patches (`conv_stem=(32, 32)`), so each patch token
-#   also sees its neighbourhood. It puts back a little of the CNN's prior,
-#   locality, which the data cannot teach with 1,347 images (Xiao et al.,
-#   2021, "Early convolutions help transformers see better"; Hassani et al.,
-#   2021, compact convolutional transformers). The token grid, the encoder
-#   and everything after it stay the same.
-#
-# How much does a token see with the stem? Each 3×3 convolution widens the
-# view by one pixel on every side. Rather than trust the arithmetic, we
-# measure it: nudge one pixel at a time and see which pixels change one
-# patch token (token 5, the patch at row 1, column 1 of the 4×4 grid).
-
-# %%
-stem_vit = vit.build("vit_digits", conv_stem=(32, 32))
-to_tokens = keras.Model(stem_vit.input, stem_vit.get_layer("patch_embedding").output)
-nudged = np.repeat(x_train[:1], 64, axis=0)  # 64 copies of one digit
-nudged.reshape(64, 64)[np.arange(64), np.arange(64)] += 1.0  # copy k: pixel k + 1
-change = np.abs(to_tokens.predict(nudged, verbose=0) - to_tokens.predict(x_train[:1], verbose=0))
-seen = change[:, 5].max(axis=-1).reshape(8, 8) > 1e-6  # pixels that move token 5
-rows, cols = np.nonzero(seen)
-print(f"token 5 sees {np.ptp(rows) + 1}×{np.ptp(cols) + 1} pixels (#):")
-print("\n".join(" ".join("#" if s else "." for s in row) for row in seen))
-print(f"VisionTransformer.patch_receptive_field: {stem_vit.patch_receptive_field}")
+#   also sees its neighbourhood: a little of the CNN's prior, locality,
+#   which 1,347 images cannot teach (Xiao et al., 2021, "Early convolutions
+#   help transformers see better"; Hassani et al., 2021, compact
+#   convolutional transformers). The token grid and the encoder stay the
+#   same.
 
 # %% [markdown]
 # `dl4keras.vit.train_vit(recipe, epochs, x, y)` builds a ViT and trains it
@@ -320,41 +300,18 @@ for name, ingredients in vit.RECIPES.items():  # what each step changes
 # percentage point, and the best of several tries is partly luck). So we
 # carve a **validation split** (`20%` of the training images) out of the
 # training set, compare recipes there, and measure the chosen recipe on the
-# test set once.
-#
-# The **recipe ablation**: the same model and budget (`ABLATION_EPOCHS`
-# epochs), one run per recipe, trained on the remaining training images
-# (`vit.compare_recipes` runs them). Training accuracy is measured on the
-# clean training images.
+# test set once. We chose `vit.BEST`, the last step of the ladder, that way:
+# "Going further" runs the ablation (one run per recipe) and shows the
+# longer search behind the choice (more seeds, splits and epochs). The
+# exercise uses the same split.
 
 # %%
 x_fit, x_val, y_fit, y_val = train_test_split(
     x_train, y_train, test_size=0.2, stratify=y_train, random_state=1
 )
-ladder = dict(list(vit.RECIPES.items())[:COMPARED_RECIPES])
-ablation = vit.compare_recipes(ladder, ABLATION_EPOCHS, x_fit, y_fit, x_val, y_val)
-print(f"{len(x_fit)} training and {len(x_val)} validation images, {ABLATION_EPOCHS} epochs")
-print(f"{'recipe':<36}{'train acc':>10}{'val acc':>9}{'val errors':>11}{'time':>7}")
-for row in ablation:
-    print(
-        f"{row['recipe']:<36}{row['train_accuracy']:>10.1%}"
-        f"{row['val_accuracy']:>9.1%}{row['val_errors']:>11}{row['train_seconds']:>6.0f}s"
-    )
-print(f"one validation error = {1 / len(x_val):.1%}")
+print(f"{len(x_fit)} training and {len(x_val)} validation images")
 
 # %% [markdown]
-# Read the table with the training accuracy in view: the gap between
-# training and validation accuracy is overfitting, which the recipe is meant
-# to shrink; a recipe that makes training harder (augmentation) lowers the
-# training accuracy too and needs more epochs to pay off. The schedule also
-# raises the peak learning rate (a constant `1e-3` in the plain recipe, a
-# warmup to `2e-3` with it), so its row measures "schedule and peak
-# together"; Tutorial 06 separates the two. With 270 validation images a
-# difference of one or two errors is noise: one run per recipe cannot
-# choose between close rows. We chose `vit.BEST`, the last row, on a longer
-# search (more seeds, splits and epochs; see "Going further" below); the
-# table lets you see whether this run agrees.
-#
 # Now the `BEST` recipe, on the whole training set, with the full budget
 # (`EPOCHS` epochs), measured once on the test set. We time the training
 # and the inference throughput.
@@ -376,19 +333,6 @@ print(
     f"({errors} errors of the {allowed} allowed, {train_seconds:.0f} of {GOAL_SECONDS} s)",
 )
 
-# %%
-predicted = np.argmax(model.predict(x_test, verbose=0), -1)
-wrong = np.flatnonzero(predicted != y_test)[:16]
-if len(wrong):
-    fig = viz.image_grid(
-        x_test[wrong, ..., 0],
-        [f"{y_test[i]} → {predicted[i]}" for i in wrong],
-        title="Misclassified test digits (true → predicted)",
-    )
-    plt.show()
-else:
-    print("no test digit misclassified")
-
 # %% [markdown]
 # The training time depends on how busy the machine is, the accuracy on the
 # seed: other seeds land a little above or below (the longer search in
@@ -399,8 +343,8 @@ else:
 # %% [markdown]
 # ## Inductive bias, measured: a small CNN on the same digits
 #
-# The stem helped because it adds a CNN's assumption, locality. How far does
-# a plain CNN get, with all of it built in? Same training images, same
+# The stem adds one of a CNN's assumptions, locality. What is it worth, and
+# how far does a plain CNN get, with all of it built in? Same training images, same
 # recipe (schedule, AdamW, label smoothing; `vit.fit_recipe` trains any
 # classifier with a recipe), same epochs, same test set, beside the ViT
 # without a stem (the `"+ class-token pooling"` recipe) and the one above.
@@ -478,12 +422,12 @@ plt.show()
 # %% [markdown]
 # Read the maps with care: rollout is a picture of where information *flows*,
 # not a proof of what the model uses. On 8×8 images with 16 patches the maps
-# are coarse, and with the convolutional stem each token already mixes the
-# window of pixels measured above before any attention, so a patch's weight
-# also speaks for its neighbours. The ViT paper shows such maps of a
-# pretrained model on photos (Dosovitskiy et al., 2021, figure 6); whether
-# they follow the objects is a property of that model, which this page does
-# not show.
+# are coarse, and with the convolutional stem each token already mixes a
+# window of pixels around its patch before any attention ("Going further"
+# measures it), so a patch's weight also speaks for its neighbours. The ViT
+# paper shows such maps of a pretrained model on photos (Dosovitskiy et al.,
+# 2021, figure 6); whether they follow the objects is a property of that
+# model, which this page does not show.
 
 # %% [markdown]
 # ## Exercise 4.4: patch size and depth
@@ -505,10 +449,12 @@ plt.show()
 # check.vit_variants(my_predictions, conv_stem=(32, 32), pooling="token")
 # ```
 #
-# Then train each variant with the `BEST` recipe and the same small budget
-# on the training part of the split, and measure validation accuracy (the
-# test set stays for the final model), training time and inference
-# throughput.
+# Then measure: the cell after the solution trains each variant (the
+# first cell below names them) with the `BEST` recipe and the same small
+# budget on the training part of the split (`compare_variants`, a loop
+# over `vit.train_vit(..., patch_size=1)` and the like), and reports
+# validation accuracy (the test set stays for the final model), training
+# time and inference throughput.
 #
 # **Hints.**
 #
@@ -518,8 +464,6 @@ plt.show()
 #   stem's last channels), the position embedding one $d$-vector per token,
 #   an encoder block $4(d^2 + d)$ for attention, $4d$ for its two
 #   LayerNorms and $2 d m + m + d$ for the MLP ($m$ = `mlp_dim`).
-# - `vit.train_vit(vit.RECIPES[vit.BEST], epochs, x_fit, y_fit, patch_size=1)`
-#   (or `depth=8`): extra arguments pass through to `vit.build("vit_digits", ...)`.
 # - Attention costs grow with the *square* of the number of tokens $T$; the
 #   MLPs and projections grow linearly with $T$ and with depth.
 # - A 4×4 patch of an 8×8 digit is a quarter of the digit: how much can one
@@ -527,10 +471,11 @@ plt.show()
 # - A budget of a few epochs favours models that learn fast, not the ones
 #   that end best: compare at two budgets if you have the time.
 #
-# A reference solution follows (collapsed on the site). Was the model with
-# the most tokens the most accurate per second of training?
+# A reference solution follows (collapsed on the site), then the check and
+# the measurements. Was the model with the most tokens the most accurate per
+# second of training?
 
-# %% tags=["solution"]
+# %%
 variants = {
     "patch 2, depth 4 (baseline)": dict(),
     "patch 1, depth 4": dict(patch_size=1),
@@ -538,6 +483,9 @@ variants = {
     "patch 2, depth 2": dict(depth=2),
     "patch 2, depth 8": dict(depth=8),
 }
+
+
+# %% tags=["solution"]
 
 
 def predict(patch_size=2, depth=4, d=64, mlp=128, stem=(32, 32)):
@@ -552,16 +500,13 @@ def predict(patch_size=2, depth=4, d=64, mlp=128, stem=(32, 32)):
 
 
 predictions = {name: dict(config, **predict(**config)) for name, config in variants.items()}
-counts_ok = check.vit_variants(predictions, conv_stem=(32, 32), pooling="token")
 
-print(f"\n{'variant':<30}{'tokens':>7}{'val acc':>9}{'train':>8}{'images/s':>10}")
-for name, config in list(variants.items())[:TRAINED_VARIANTS]:
-    net, seconds = vit.train_vit(vit.RECIPES[vit.BEST], EXERCISE_EPOCHS, x_fit, y_fit, **config)
-    speed = vit.images_per_second(net, x_val)  # the same measurement for each
-    print(
-        f"{name:<30}{predictions[name]['tokens']:>7}"
-        f"{vit.accuracy(net, x_val, y_val):>9.1%}{seconds:>7.0f}s{speed:>10,.0f}"
-    )
+# %%
+counts_ok = check.vit_variants(predictions, conv_stem=(32, 32), pooling="token")
+trained = dict(list(variants.items())[:TRAINED_VARIANTS])
+variant_rows = vit.compare_variants(
+    trained, vit.RECIPES[vit.BEST], EXERCISE_EPOCHS, x_fit, y_fit, x_val, y_val
+)
 
 # %% [markdown] tags=["solution"]
 # **Reading the results.** Compare your predictions with the table. The
@@ -575,6 +520,52 @@ for name, config in list(variants.items())[:TRAINED_VARIANTS]:
 # roughly in proportion to the number of blocks. Patch size is a trade-off
 # that depends on the image and the budget: at 224×224, ViT-B/16 uses 196
 # tokens, and 4 would lose most of the picture.
+
+# %% [markdown]
+# ## Going further: the digits it gets wrong
+#
+# The test digits that the ViT above misclassifies (at most 16): are they
+# hard for a human too?
+
+# %%
+predicted = np.argmax(model.predict(x_test, verbose=0), -1)
+wrong = np.flatnonzero(predicted != y_test)[:16]
+if len(wrong):
+    fig = viz.image_grid(
+        x_test[wrong, ..., 0],
+        [f"{y_test[i]} → {predicted[i]}" for i in wrong],
+        title="Misclassified test digits (true → predicted)",
+    )
+    plt.show()
+else:
+    print("no test digit misclassified")
+
+# %% [markdown]
+# ## Going further: the recipe ablation, one ingredient at a time
+#
+# The same model and budget (`ABLATION_EPOCHS` epochs), one run per recipe
+# of the ladder, trained on the training part of the validation split
+# (`vit.compare_recipes` runs them) and measured on its validation part.
+# Training accuracy is measured on the clean training images.
+
+# %%
+ladder = dict(list(vit.RECIPES.items())[:COMPARED_RECIPES])
+ablation = vit.compare_recipes(ladder, ABLATION_EPOCHS, x_fit, y_fit, x_val, y_val)
+print(vit.recipe_table(ablation))
+print(f"{ABLATION_EPOCHS} epochs; one validation error = {1 / len(x_val):.1%}")
+
+# %% [markdown]
+# Read the table with the training accuracy in view: the gap between
+# training and validation accuracy is overfitting, which the recipe is meant
+# to shrink; a recipe that makes training harder (augmentation) lowers the
+# training accuracy too and needs more epochs to pay off. The schedule also
+# raises the peak learning rate (a constant `1e-3` in the plain recipe, a
+# warmup to `2e-3` with it), so its row measures "schedule and peak
+# together"; Tutorial 06 separates the two. With 270 validation images a
+# difference of one or two errors is noise: one run per recipe cannot
+# choose between close rows. We chose `vit.BEST`, the last row, on the
+# longer search of the next section; the table lets you see whether this
+# run agrees.
 
 # %% [markdown]
 # ## Going further: the longer recipe search
@@ -612,6 +603,26 @@ if stem_errors and plain_errors:
 # pretraining) is what closes the gap.
 
 # %% [markdown]
+# ## Going further: how much does a token see with the stem?
+#
+# Each 3×3 convolution of the stem widens a patch token's view by one pixel
+# on every side. Rather than trust the arithmetic, we measure it: nudge one
+# pixel at a time and see which pixels change one patch token (token 5, the
+# patch at row 1, column 1 of the 4×4 grid).
+
+# %%
+stem_vit = vit.build("vit_digits", conv_stem=(32, 32))
+to_tokens = keras.Model(stem_vit.input, stem_vit.get_layer("patch_embedding").output)
+nudged = np.repeat(x_train[:1], 64, axis=0)  # 64 copies of one digit
+nudged.reshape(64, 64)[np.arange(64), np.arange(64)] += 1.0  # copy k: pixel k + 1
+change = np.abs(to_tokens.predict(nudged, verbose=0) - to_tokens.predict(x_train[:1], verbose=0))
+seen = change[:, 5].max(axis=-1).reshape(8, 8) > 1e-6  # pixels that move token 5
+rows, cols = np.nonzero(seen)
+print(f"token 5 sees {np.ptp(rows) + 1}×{np.ptp(cols) + 1} pixels (#):")
+print("\n".join(" ".join("#" if s else "." for s in row) for row in seen))
+print(f"VisionTransformer.patch_receptive_field: {stem_vit.patch_receptive_field}")
+
+# %% [markdown]
 # ## Going further: what did the position embeddings learn?
 #
 # The model started with random position embeddings, one vector of 64
@@ -635,6 +646,8 @@ for name, table in (("before training", cosine_before), ("after", cosine)):
     print(f"{name:<18}" + "".join(f"{m:>11.2f}" for m in means))
 neighbours, further = cosine[steps == 1].mean(), cosine[steps >= 2].mean()
 print(f"after training: neighbours {neighbours:.2f}, further {further:.2f}")
+position_cosine = dict(neighbours=float(neighbours), further=float(further))
+position_cosine["neighbours_before_training"] = float(cosine_before[steps == 1].mean())
 
 # Symmetric colour scale around 0, set by the largest off-diagonal value;
 # each patch's similarity to itself (1, marked ×) is off the scale.
@@ -770,12 +783,9 @@ metrics = dict(
     ablation=ablation,
     inductive_bias=bias,  # ViT without / with the stem and the small CNN, same budget
     exercise_counts_ok=counts_ok,
+    exercise_variants=variant_rows,
     recipe_search={k: search[k] for k in ("script", "date", "commit", "complete")},
-    position_embedding_cosine=dict(
-        neighbours_before_training=float(cosine_before[steps == 1].mean()),
-        neighbours=float(neighbours),
-        further=float(further),
-    ),
+    position_embedding_cosine=position_cosine,
     keras_hub_max_abs_difference=float(after),
     cifar100=cifar_metrics,  # None unless the full profile ran it
 )

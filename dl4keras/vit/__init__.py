@@ -42,10 +42,12 @@ from dl4keras.vit.recipes import (
     RECIPES,
     accuracy,
     compare_recipes,
+    compare_variants,
     fit_recipe,
     images_per_second,
     recipe,
     recipe_search_results,
+    recipe_table,
     search_table,
     train_vit,
 )
@@ -64,6 +66,7 @@ __all__ = [
     "attention_rollout",
     "build",
     "compare_recipes",
+    "compare_variants",
     "fit_recipe",
     "images_per_second",
     "keras_hub_rescaling",
@@ -72,6 +75,7 @@ __all__ = [
     "recipe",
     "recipe_search_results",
     "rollout_matrix",
+    "recipe_table",
     "search_table",
     "train_vit",
 ]

@@ -1,4 +1,4 @@
-"""Training recipes for a small-data ViT: `recipe`, `fit_recipe`, `train_vit`, `compare_recipes`.
+"""Training recipes for a small-data ViT: `recipe`, `fit_recipe`, `train_vit`, the comparisons.
 
 A Vision Transformer trained from scratch on little data depends on its
 training *recipe* as much as on its architecture (DeiT, Touvron et al.,
@@ -22,7 +22,9 @@ recipe: Adam, constant learning rate, mean pooling, nothing else);
 `fit_recipe` trains any Keras classifier with a recipe (so a CNN gets the
 same treatment as the ViT), `train_vit` builds a `VisionTransformer` and
 trains it, and `compare_recipes` runs several recipes and seeds on a
-validation split and returns one row per run. `recipe_search_results` and
+validation split and returns one row per run (`recipe_table` prints them);
+`compare_variants` trains architecture variants (patch size, depth) with
+one recipe and measures each (Exercise 4.4). `recipe_search_results` and
 `search_table` read the longer search that `tools/vit_recipe_search.py`
 recorded.
 
@@ -56,10 +58,12 @@ __all__ = [
     "RECIPES",
     "accuracy",
     "compare_recipes",
+    "compare_variants",
     "fit_recipe",
     "images_per_second",
     "recipe",
     "recipe_search_results",
+    "recipe_table",
     "search_table",
     "train_vit",
 ]
@@ -334,6 +338,106 @@ def compare_recipes(recipes, epochs, x_fit, y_fit, x_val, y_val, seeds=(0,), **t
                     val_errors=int(round((1 - val) * len(x_val))),
                     train_seconds=seconds,
                 )
+            )
+    return rows
+
+
+def recipe_table(rows):
+    """The rows of `compare_recipes` as a printable table, one line per run.
+
+    Examples:
+        >>> from dl4keras.vit import recipes
+        >>> row = dict(recipe="plain", train_accuracy=1.0, val_accuracy=0.9, val_errors=27,
+        ...            train_seconds=12.0)
+        >>> print(recipes.recipe_table([row]))
+        recipe                               train acc  val acc val errors   time
+        plain                                   100.0%    90.0%         27    12s
+    """
+    lines = [f"{'recipe':<36}{'train acc':>10}{'val acc':>9}{'val errors':>11}{'time':>7}"]
+    for row in rows:
+        lines.append(
+            f"{row['recipe']:<36}{row['train_accuracy']:>10.1%}"
+            f"{row['val_accuracy']:>9.1%}{row['val_errors']:>11}{row['train_seconds']:>6.0f}s"
+        )
+    return "\n".join(lines)
+
+
+def compare_variants(
+    variants, recipe, epochs, x_fit, y_fit, x_val, y_val, seed=0, print_fn=print, **train_options
+):
+    """Trains ViT variants with one recipe and budget; measures each on a validation split.
+
+    The measuring half of Exercise 4.4 (patch size and depth): every
+    variant is `train_vit(recipe, epochs, x_fit, y_fit, seed=seed,
+    **variant)`, then measured the same way: its token count, parameters,
+    validation accuracy, training time and inference throughput
+    (`images_per_second` on `x_val`).
+
+    Args:
+        variants: A dict `{name: VisionTransformer overrides}`, e.g.
+            `{"patch 1": dict(patch_size=1), "depth 8": dict(depth=8)}`
+            (`{}`: the configuration as it is).
+        recipe: A recipe dict (`RECIPES[BEST]`).
+        epochs: Epochs of every run.
+        x_fit: The training images.
+        y_fit: The training labels.
+        x_val: The validation images (never the test set).
+        y_val: The validation labels.
+        seed: The model seed of every run.
+        print_fn: Prints a table, one line per variant as it finishes;
+            `None`: silent.
+        **train_options: Other `train_vit` arguments (`config_name`,
+            `fit_options`).
+
+    Returns:
+        A list with one dict per variant: `variant`, `tokens` (the patches,
+        plus the class token if there is one), `parameters`,
+        `val_accuracy`, `train_seconds` and `images_per_second`.
+
+    Raises:
+        ValueError: If `variants` is not a non-empty dict of dicts.
+
+    Examples:
+        >>> import numpy as np
+        >>> from dl4keras import vit
+        >>> x = np.zeros((20, 8, 8, 1), "float32")
+        >>> y = np.arange(20) % 10
+        >>> rows = vit.recipes.compare_variants(
+        ...     {"patch 4": dict(patch_size=4, depth=1)}, vit.PLAIN, 1, x, y, x, y, print_fn=None
+        ... )
+        >>> rows[0]["variant"], rows[0]["tokens"]
+        ('patch 4', 4)
+    """
+    if (
+        not isinstance(variants, dict)
+        or not variants
+        or not all(isinstance(v, dict) for v in variants.values())
+    ):
+        raise _validation.invalid(
+            "variants", "a non-empty dict {name: dict of VisionTransformer arguments}", variants
+        )
+    if print_fn is not None:
+        print_fn(f"{'variant':<30}{'tokens':>7}{'val acc':>9}{'train':>8}{'images/s':>10}")
+    rows = []
+    for name, overrides in variants.items():
+        model, seconds = train_vit(
+            recipe, epochs, x_fit, y_fit, seed=seed, **train_options, **overrides
+        )
+        rows.append(
+            dict(
+                variant=name,
+                tokens=int(np.prod(model.grid_size)) + int(model.use_class_token),
+                parameters=model.count_params(),
+                val_accuracy=accuracy(model, x_val, y_val),
+                train_seconds=seconds,
+                images_per_second=images_per_second(model, x_val),
+            )
+        )
+        if print_fn is not None:
+            r = rows[-1]
+            print_fn(
+                f"{name:<30}{r['tokens']:>7}{r['val_accuracy']:>9.1%}"
+                f"{seconds:>7.0f}s{r['images_per_second']:>10,.0f}"
             )
     return rows
 
