@@ -1,4 +1,7 @@
-"""The built site in a real browser: pages, figures, search, collapsed blocks, downloads."""
+"""The built site in a real browser.
+
+Pages, figures, search, collapsed blocks, exercise boxes, downloads.
+"""
 
 import urllib.parse
 import urllib.request
@@ -110,6 +113,45 @@ def test_solutions_and_going_further_start_collapsed_and_open_on_click(browser, 
             assert outer[0].get_attribute("open") is not None, f"{name}: a click did not open it"
         found += len(blocks)
     assert found, f"no {kind} block on any tutorial page"
+
+
+@pytest.mark.parametrize("name", TUTORIAL_PAGES)
+def test_the_exercise_is_a_box_of_task_hints_collapsed_solution_and_self_check(
+    browser, site_url, name
+):
+    _open(browser, f"{site_url}/tutorials/{name}/")
+    boxes = browser.find_elements(By.CSS_SELECTOR, "div.admonition.dl4keras-exercise")
+    assert len(boxes) == 1, f"{name}: {len(boxes)} exercise boxes"
+    box = boxes[0]
+    title = box.find_element(By.CSS_SELECTOR, ":scope > .admonition-title").text
+    assert title.startswith("Exercise"), title
+    # its heading stays in the page, out of sight, for the table of contents
+    heading = box.find_element(By.TAG_NAME, "h2")
+    assert not heading.is_displayed() or heading.size["height"] <= 1
+    assert browser.find_elements(
+        By.CSS_SELECTOR, f'.md-nav a[href="#{heading.get_attribute("id")}"]'
+    )
+    solution = box.find_element(By.CSS_SELECTOR, "details.dl4keras-solution")
+    check = box.find_element(By.CSS_SELECTOR, ".dl4keras-self-check code")
+    text = box.text
+    parts = ("Task.", "Hints.", "Reference solution", "Self-check.")
+    assert all(part in text for part in parts), f"{name}: {text[:300]}"
+    assert sorted(parts, key=text.index) == list(parts), f"{name}: not in order: {text[:300]}"
+    assert check.is_displayed() and check.text.startswith("check."), check.text
+    assert solution.get_attribute("open") is None, f"{name}: the solution starts open"
+    code = solution.find_element(By.CSS_SELECTOR, ".jp-Cell")
+    assert not code.is_displayed(), f"{name}: the collapsed solution shows its code"
+    summary = solution.find_element(By.TAG_NAME, "summary")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+    summary.click()
+    assert solution.get_attribute("open") is not None and code.is_displayed()
+    if name == "03_attention":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        summary.click()  # closed again: the box as a reader first sees it
+        browser.execute_script(  # below Material's sticky header
+            "window.scrollBy(0, arguments[0].getBoundingClientRect().top - 120)", box
+        )
+        box.screenshot(str(SCREENSHOTS / "exercise_03.png"))
 
 
 @pytest.mark.parametrize("name", TUTORIAL_PAGES)

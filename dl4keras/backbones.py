@@ -55,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import textwrap
 import time
 import warnings
 from collections.abc import Callable
@@ -341,12 +342,33 @@ def _local_weights(spec) -> Path | None:
     return path if path.exists() else None
 
 
+# What each `Preprocess` mode does, for the legends under the printed tables.
 _DESCRIPTIONS = {
-    "caffe": "caffe (BGR, minus ImageNet mean)",
-    "tf": "tf (scale to [-1, 1])",
-    "torch": "torch (ImageNet mean/std)",
-    "none": "none (inside the model)",
+    "caffe": "RGB to BGR, minus the ImageNet mean",
+    "tf": "scaled to [-1, 1]",
+    "torch": "scaled to [0, 1], ImageNet mean and std",
+    "none": "nothing: the model preprocesses inside itself",
 }
+
+
+def _table(rows, right=()):
+    """`rows` (the header first) as aligned text; columns whose index is in `right` align right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
+
+
+def _preprocessing_legend(modes):
+    """One line per `Preprocess` mode in `modes` (in the order of `Preprocess.MODES`)."""
+    modes = set(modes)
+    used = [m for m in Preprocess.MODES if m in modes]
+    width = max(map(len, used), default=0)
+    return [f"  {m.ljust(width)}  {_DESCRIPTIONS[m]}" for m in used]
 
 
 def available() -> list[dict]:
@@ -372,24 +394,23 @@ def available() -> list[dict]:
 
 
 def describe() -> str:
-    """The registry as a printable table.
+    """The registry as a printable table, at most 80 characters wide.
+
+    One row per backbone: the dataset of its pretrained weights, its
+    parameters (the feature extractor), its default and smallest input, the
+    `Preprocess` mode that `build()` puts in front of it (explained under the
+    table), and whether its pretrained weights are on this machine
+    (`build(name)` then works offline).
 
     Examples:
         ```python
         from dl4keras import backbones
 
-        print(backbones.describe())  # one row per backbone: weights, sizes, preprocessing
+        print(backbones.describe())  # one row per backbone, then the legend
         ```
     """
-    header = (
-        "name",
-        "pretrained on",
-        "parameters",
-        "default input",
-        "min input",
-        "preprocessing",
-        "weights here",
-    )
+    header = ("name", "pretrained on", "parameters", "input", "min", "prep.", "cached")
+    registry = available()
     rows = [header] + [
         (
             row["name"],
@@ -397,16 +418,19 @@ def describe() -> str:
             f"{row['parameters']:,}",
             "x".join(map(str, row["default_input"])),
             "x".join(map(str, row["min_input"])),
-            _DESCRIPTIONS[row["preprocessing"]],
+            row["preprocessing"],
             "yes" if row["cached"] else "no",
         )
-        for row in available()
+        for row in registry
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    legend = [
+        "",
+        "input: the default input shape; min: the smallest height x width.",
+        "cached: the pretrained weights are here, so build(name) works offline.",
+        "prep.: the preprocessing build() puts in front of the backbone:",
+        *_preprocessing_legend(row["preprocessing"] for row in registry),
     ]
-    return "\n".join(lines)
+    return "\n".join(_table(rows, right={2}) + legend)
 
 
 # --------------------------------------------------------------------------
@@ -463,29 +487,51 @@ def download_weights(name) -> Path:
 
 
 def _unavailable_message(spec, target, was_cached, exc):
-    reason = first_line(exc)
+    """What is missing and what to do, in lines of at most 80 characters (bar URLs and paths)."""
     where = (
-        f"The cached file {target} failed its checksum (an interrupted download?) and "
-        "downloading it again failed"
+        "The cached file failed its checksum (an interrupted download?) and downloading "
+        "it again failed:"
         if was_cached
-        else "They are not in the Keras cache and downloading them failed"
+        else "They are not in the Keras cache and downloading them failed:"
     )
-    return (
-        f"ImageNet weights for backbone {spec.name!r} are not available. {where}: {reason}\n"
-        f"  weights file: {spec.weights_file}\n"
-        f"  URL:          {spec.weights_url}\n"
-        f"  Keras cache:  {target.parent}  (set KERAS_HOME to use another folder)\n"
-        "To get them:\n"
-        "  - run once with internet access (Keras keeps the file; later runs are offline):\n"
-        f'      python -c "from dl4keras import backbones; '
-        f"backbones.download_weights('{spec.name}')\"\n"
-        f"  - or download the URL yourself and save it as {target}\n"
-        "Or do without them:\n"
-        f"  - backbones.build('{spec.name}', weights=None): random initialisation, no download;\n"
-        f"  - backbones.build('{spec.name}', weights='path/to/file.h5'): weights you have "
-        "locally;\n"
-        "  - backbones.build('tiny_resnet'): a small backbone whose pretrained weights ship with "
-        "dl4keras (works offline)."
+
+    def fill(text, indent=""):  # URLs and paths stay whole
+        return textwrap.fill(
+            text,
+            80,
+            initial_indent=indent,
+            subsequent_indent=indent + "  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+
+    def item(text):
+        return fill(f"- {text}", "  ")
+
+    build = f"backbones.build('{spec.name}'"
+    return "\n".join(
+        [
+            f"ImageNet weights for backbone {spec.name!r} are not available.",
+            fill(where),
+            fill(first_line(exc), "  "),
+            f"  weights file: {spec.weights_file}",
+            f"  URL:          {spec.weights_url}",
+            f"  Keras cache:  {target.parent}",
+            "                (set KERAS_HOME to use another folder)",
+            "To get them:",
+            item("run once with internet access (Keras keeps the file; later runs are offline):"),
+            '    python -c "from dl4keras import backbones; '
+            f"backbones.download_weights('{spec.name}')\"",
+            item("or download the URL yourself and save it as"),
+            f"    {target}",
+            "Or do without them:",
+            item(f"{build}, weights=None): random initialisation, no download;"),
+            item(f"{build}, weights='path/to/file.h5'): weights you have locally;"),
+            item(
+                "backbones.build('tiny_resnet'): a small backbone whose pretrained weights "
+                "ship with dl4keras (works offline)."
+            ),
+        ]
     )
 
 
@@ -1038,9 +1084,10 @@ def measure_costs(names=None, image_size=224, batch_size=8, batches=2, speed_of=
 def format_costs(rows):
     """The rows of `measure_costs` (or `probe_backbones`) as a printable table.
 
-    Columns: backbone, parameters, feature size, preprocessing, images/s
-    ("not timed" where `images_per_second` is None) and, when the rows have
-    it, `accuracy`.
+    Columns: backbone, parameters, feature size, preprocessing (the
+    `Preprocess` mode, explained under the table), images/s ("not timed"
+    where `images_per_second` is None) and, when the rows have it,
+    `accuracy`. At most 80 characters wide.
     """
     header = ["backbone", "parameters", "features", "preprocessing", "images/s"]
     with_accuracy = any("accuracy" in row for row in rows)
@@ -1053,21 +1100,14 @@ def format_costs(rows):
             row["name"],
             f"{row['parameters']:,}",
             str(row["feature_size"]),
-            _DESCRIPTIONS[row["preprocessing"]],
+            row["preprocessing"],
             "not timed" if speed is None else f"{speed:.1f}",
         ]
         if with_accuracy:
             cells.append(f"{row['accuracy']:.1%}" if "accuracy" in row else "")
         table.append(cells)
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    right = {1, 2, 4, 5}
-    return "\n".join(
-        "  ".join(
-            cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(r, widths, strict=True))
-        ).rstrip()
-        for r in table
-    )
+    legend = _preprocessing_legend(row["preprocessing"] for row in rows)
+    return "\n".join(_table(table, right={1, 2, 4, 5}) + ["", "preprocessing:", *legend])
 
 
 def _split(data):

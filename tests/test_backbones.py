@@ -72,6 +72,20 @@ def test_registry_lists_every_backbone():
     assert backbones.preprocessing_for("tiny_resnet") == "none"
 
 
+def test_describe_fits_80_columns_and_explains_its_short_columns():
+    lines = backbones.describe().splitlines()
+    too_wide = [line for line in lines if len(line) > 80]
+    assert not too_wide, too_wide
+    rows = {line.split()[0]: line.split() for line in lines[1:] if line and line[0] != " "}
+    assert rows["resnet50"][1:6] == ["imagenet", "23,587,712", "224x224x3", "32x32", "caffe"]
+    assert rows["tiny_resnet"][-2:] == ["none", "yes"]  # its weights ship with dl4keras
+    legend = lines[lines.index("") + 1 :]
+    # the legend explains each preprocessing mode in the table, and only those
+    assert any(line.split()[:1] == ["caffe"] and "BGR" in line for line in legend)
+    assert any(line.split()[:1] == ["tf"] and "[-1, 1]" in line for line in legend)
+    assert not any(line.split()[:1] == ["torch"] for line in legend)
+
+
 def test_imagenet_files_match_keras_applications():
     """Guards against drift from the URLs and hashes keras.applications uses."""
     from keras.src.applications import convnext, efficientnet, mobilenet_v3, resnet, vgg16
@@ -556,6 +570,8 @@ def test_measure_costs_rows_and_table():
     table = backbones.format_costs(rows).splitlines()
     assert table[0].split()[:3] == ["backbone", "parameters", "features"]
     assert "686,240" in table[1] and "not timed" in table[2]
+    assert table[1].split()[3] == "none" and table[-1].split()[0] == "none"  # and its legend
+    assert max(map(len, table)) <= 80
     with pytest.raises(ValueError, match="Unknown backbone"):
         backbones.measure_costs(["resnet5"])
     # below a backbone's minimum size, the minimum is used
@@ -576,6 +592,8 @@ def test_probe_backbones_on_arrays_and_datasets():
     # every backbone reads the labels from the dataset (not only the first one)
     assert len(rows_ds) == 2 and all(0.0 <= row["accuracy"] <= 1.0 for row in rows_ds)
     assert rows_ds[1]["images_per_second"] > 0
-    assert "probe accuracy" in backbones.format_costs(rows_ds).splitlines()[0]
+    with_accuracy = backbones.format_costs(rows_ds).splitlines()
+    assert "probe accuracy" in with_accuracy[0]
+    assert max(map(len, with_accuracy)) <= 80
     with pytest.raises(ValueError, match="tuple"):
         backbones.probe_backbones(["tiny_resnet"], x, (x, y))

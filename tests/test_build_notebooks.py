@@ -192,6 +192,9 @@ def test_native_start_up_logs_are_dropped(tool):
                 "E0000 00:00:1795920439.252003   13670 cuda_platform.cc:52] failed call to"
                 " cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n"
                 "W0000 00:00:1795920439.252003   13670 allocator.cc:52] a real warning\n"
+                "E0000 00:00:1796130028.852450   23982 util.cc:131] oneDNN supports DT_INT64 only"
+                " on platforms with AVX-512. Falling back to the default Eigen-based"
+                " implementation if present.\n"
             ),
         ),
         nbformat.v4.new_output("stream", name="stderr", text="I0000 00:00:1.2  1 a.cc:1] x\n"),

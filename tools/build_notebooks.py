@@ -110,12 +110,15 @@ del _dl4keras_versions
 """
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# TensorFlow's C++ start-up chatter that no environment variable silences: INFO lines, and
-# the "no GPU" error of machines without one.
+# TensorFlow's C++ start-up chatter that no environment variable silences: INFO lines, the
+# "no GPU" error of machines without one, and oneDNN's "falling back" note (logged as an
+# error) on CPUs without AVX-512.
 _NATIVE_INFO_LOG = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|I\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] .*"
-    r"|E\d{4} [\d:.]+ +\d+ cuda_[\w.]+:\d+\] failed call to cuInit.*)\n?",
+    r"|E\d{4} [\d:.]+ +\d+ cuda_[\w.]+:\d+\] failed call to cuInit.*"
+    r"|E\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] oneDNN supports \w+ only on platforms with .*"
+    r" Falling back to the default Eigen-based implementation if present\.)\n?",
     re.MULTILINE,
 )
 

@@ -9,6 +9,10 @@
 * Links the first mention of each dl4keras function, class or module on a
   tutorial page (in code, ``backbones.build(...)``, or in prose,
   ``training.OneCycle``) to its entry in the API reference.
+* Shows each tutorial's exercise (its ``## Exercise ...`` section) as one
+  admonition box: the task and hints, the reference solution collapsed, and
+  the self-check call the learner runs on their own solution (see
+  `exercise_sections` and `box_exercises`).
 * Keeps the site offline: mkdocs-jupyter's notebook template loads MathJax and
   mermaid from a CDN, so those scripts are removed (math is rendered by the
   vendored KaTeX, see ``docs/javascripts/katex.js``), and any page that still
@@ -18,6 +22,8 @@
 
 from __future__ import annotations
 
+import ast
+import html as _html
 import json
 import logging
 import re
@@ -113,6 +119,9 @@ def on_page_markdown(markdown, page, config, files):
 def on_page_content(html, page, config, files):
     if page.file.src_uri.endswith(".ipynb"):
         html = _MERMAID.sub("", _MATHJAX.sub("", html))
+        if page.file.abs_src_path and Path(page.file.abs_src_path).is_file():
+            nb = json.loads(Path(page.file.abs_src_path).read_text(encoding="utf-8"))
+            html = box_exercises(html, exercise_sections(nb), page.file.src_uri)
     return html
 
 
@@ -180,3 +189,132 @@ def on_post_build(config):
     for page in sorted(site.glob("tutorials/*/index.html")):
         html = page.read_text(encoding="utf-8")
         page.write_text(link_first_mentions(html, anchors, "../../"), encoding="utf-8")
+
+
+# ------------------------------------------------------------ exercises as admonitions
+
+SOLUTION_TAG = "solution"
+SOLUTION_SUMMARY = "Reference solution (try the exercise first)"
+_LEVEL2 = re.compile(r"^##(?!#)\s*(.*?)\s*$", re.MULTILINE)
+_H2 = re.compile(r"<h2\b[^>]*>(.*?)(?:<a class=\"anchor-link\"[^>]*>.*?</a>)?</h2>", re.S)
+_DIV = re.compile(r"<div\b|</div\s*>")
+
+
+def _source(cell) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def check_calls(code: str) -> list[str]:
+    """The `check.name(...)` calls (`dl4keras.check`) in `code`, as written."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # IPython syntax (magics): no call found
+        return []
+    calls = []
+    for node in ast.walk(tree):
+        func = getattr(node, "func", None) if isinstance(node, ast.Call) else None
+        owner = func.value if isinstance(func, ast.Attribute) else None
+        if (isinstance(owner, ast.Name) and owner.id == "check") or (
+            isinstance(owner, ast.Attribute)
+            and owner.attr == "check"
+            and isinstance(owner.value, ast.Name)
+            and owner.value.id == "dl4keras"
+        ):
+            calls.append((node.lineno, node.col_offset, ast.get_source_segment(code, node)))
+    return [call for *_, call in sorted(calls)]
+
+
+def exercise_sections(nb: dict) -> list[dict]:
+    """The exercises of a notebook: each level-2 section whose heading starts with "Exercise".
+
+    A section runs from its heading's markdown cell to the next level-2
+    heading. Returns, per exercise, ``{"title", "cells": [(cell id, is a
+    solution)], "checks": [...]}``, where ``checks`` are the `check_calls` of
+    its solution code cells: the self-check the learner runs on their own
+    solution.
+    """
+    sections, current = [], None
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for title in _LEVEL2.findall(_source(cell)):
+                current = None
+                if re.match(r"exercise\b", title, re.I):
+                    current = {"title": title, "cells": [], "checks": []}
+                    sections.append(current)
+        if current is None:
+            continue
+        solution = SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+        current["cells"].append((cell.get("id"), solution))
+        if solution and cell.get("cell_type") == "code":
+            current["checks"] += check_calls(_source(cell))
+    return sections
+
+
+def _cell_span(html: str, cell_id: str) -> tuple[int, int] | None:
+    """Where the rendered cell `cell_id` starts and ends in `html` (None if it is not there).
+
+    nbconvert writes ``<div class="jp-Cell ..." id="cell-id=ID">``; a tagged code
+    cell has one more ``<div class="jp-Cell ... celltag_...">`` around it.
+    """
+    marker = html.find(f'id="cell-id={cell_id}"') if cell_id else -1
+    start = html.rfind("<div", 0, marker)
+    if marker < 0 or start < 0:
+        return None
+    before = html[max(start - 400, 0) : start]
+    outer = re.search(r'<div class="jp-Cell [^"]*">\s*$', before)
+    if outer:
+        start -= len(before) - outer.start()
+    depth = 0
+    for tag in _DIV.finditer(html, start):
+        depth += 1 if tag.group().startswith("<div") else -1
+        if depth == 0:
+            return start, tag.end()
+    return None
+
+
+def box_exercises(html: str, sections: list[dict], where: str = "a page") -> str:
+    """`html` with each exercise of `sections` (see `exercise_sections`) in an admonition box.
+
+    The box (``div.admonition.example.dl4keras-exercise``) has the section's
+    title, its cells in their order with each run of solution cells in one
+    collapsed ``details.dl4keras-solution`` (as ``docs/javascripts/solutions.js``
+    makes elsewhere), and at the end the self-check call. The heading stays in
+    the page, for the table of contents and links (the stylesheet hides it:
+    the box title repeats it). An exercise whose cells are not found one after
+    the other is left as it is, with a warning.
+    """
+    for section in sections:
+        spans = [_cell_span(html, cell_id) for cell_id, _ in section["cells"]]
+        between = [html[a[1] : b[0]] for a, b in zip(spans, spans[1:])] if all(spans) else []
+        if not spans or not all(spans) or any(text.strip() for text in between):
+            log.warning("%s: the cells of %r were not found in order", where, section["title"])
+            continue
+        heading = _H2.search(html, spans[0][0], spans[0][1])
+        title = heading.group(1).strip() if heading else _html.escape(section["title"])
+        parts = [
+            '<div class="admonition example dl4keras-exercise">\n'
+            f'<p class="admonition-title">{title}</p>\n'
+        ]
+        in_solution = False
+        for (_, solution), (start, end) in zip(section["cells"], spans, strict=True):
+            if solution and not in_solution:
+                parts.append(
+                    f'<details class="success dl4keras-solution">\n<summary>{SOLUTION_SUMMARY}'
+                    "</summary>\n"
+                )
+            elif in_solution and not solution:
+                parts.append("</details>\n")
+            in_solution = solution
+            parts.append(html[start:end])
+        parts.append("</details>\n" if in_solution else "")
+        if section["checks"]:
+            calls = "\n".join(_html.escape(call) for call in section["checks"])
+            parts.append(
+                '<div class="dl4keras-self-check">\n<p><strong>Self-check.</strong> Run the '
+                "check that the reference solution runs, on your own solution:</p>\n"
+                f"<pre><code>{calls}</code></pre>\n</div>\n"
+            )
+        parts.append("</div>\n")
+        html = html[: spans[0][0]] + "".join(parts) + html[spans[-1][1] :]
+    return html

@@ -1,8 +1,10 @@
 // Reference solutions start collapsed. A solution is a notebook cell tagged
 // `solution`: nbconvert gives a code cell the class `celltag_solution`, and a
 // markdown cell's rendered content (inside the cell). Consecutive solution
-// cells share one <details> block. Runs on every page load (Material's
-// `document$`, which also fires with instant navigation) and only once per cell.
+// cells share one <details> block. An exercise's solution cells arrive already
+// in one from the site hook (docs/hooks/dl4keras_site.py) and are left as they
+// are. Runs on every page load (Material's `document$`, which also fires with
+// instant navigation) and only once per cell.
 document$.subscribe(() => {
   const cells = [];
   for (const tagged of document.querySelectorAll(".celltag_solution")) {
