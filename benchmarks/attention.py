@@ -20,12 +20,18 @@ of each step).
 
     python benchmarks/attention.py                    # sequences of 128 and 512
     python benchmarks/attention.py --seq 128 --jit    # XLA-compiled steps
+    python benchmarks/attention.py --quick            # check the script (seconds)
+
+`--quick` uses tiny sizes (its numbers mean nothing); `--output PATH` also
+writes the results as JSON (the format of `benchmarks/_results.py`;
+`benchmarks/run_all.py` collects them).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import resource
@@ -33,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -43,6 +50,17 @@ import tensorflow as tf  # noqa: E402
 from dl4keras.attention import MultiHeadAttention  # noqa: E402
 
 CONTENDERS = ("dl4keras", "keras")
+
+
+def _load_sibling(name):
+    path = Path(__file__).resolve().with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_results = _load_sibling("_results")
 
 
 def make_step(name, batch, seq, dim, heads, jit, causal=False):
@@ -126,6 +144,7 @@ def memory_child(args):
 
 
 def bench(args, seq):
+    """One sequence length; returns the time ratio, the step times (s) and the memory (MiB)."""
     steps = {
         name: make_step(name, args.batch, seq, args.dim, args.heads, args.jit, args.causal)
         for name in CONTENDERS
@@ -151,11 +170,12 @@ def bench(args, seq):
         f"  ratio dl4keras / keras: {ratio:.3f} (median of paired repeats; "
         f"ratio of medians {median['dl4keras'] / median['keras']:.3f})"
     )
+    memory = {}
     if not args.no_memory:
         for name in CONTENDERS:
-            mib, what = measure_memory(name, args, seq)
-            print(f"  {name:<9} {mib:8.1f} MiB {what}")
-    return ratio
+            memory[name], what = measure_memory(name, args, seq)
+            print(f"  {name:<9} {memory[name]:8.1f} MiB {what}")
+    return ratio, times, memory
 
 
 def main(argv=None):
@@ -169,16 +189,50 @@ def main(argv=None):
     parser.add_argument("--jit", action="store_true", help="XLA-compile the steps")
     parser.add_argument("--causal", action="store_true", help="use_causal_mask=True")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes to check the script; numbers mean nothing"
+    )
     parser.add_argument("--_memory-child", choices=CONTENDERS, help=argparse.SUPPRESS)
+    _results.add_arguments(parser)
     args = parser.parse_args(argv)
     if args._memory_child:
         return memory_child(args)
+    if args.quick:
+        args.seq, args.batch, args.dim, args.heads, args.steps, args.repeats = [16], 2, 32, 2, 1, 1
     print(
         f"keras {keras.__version__}, tensorflow {tf.__version__}, "
         f"{'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}"
     )
+    ratios, timings = {}, {}
     for seq in args.seq:
-        bench(args, seq)
+        ratio, times, memory = bench(args, seq)
+        ratios[f"time, sequence {seq}"] = _results.ratio(
+            ratio, "forward+backward time of ours / of keras.layers.MultiHeadAttention", "lower"
+        )
+        for name in CONTENDERS:
+            timings[f"{name}, sequence {seq}"] = _results.timing(
+                [1e3 * t for t in times[name]], "ms/step"
+            )
+        if memory:
+            ratios[f"memory, sequence {seq}"] = _results.ratio(
+                memory["dl4keras"] / memory["keras"] if memory["keras"] > 0 else None,
+                "peak step memory of ours / of keras.layers.MultiHeadAttention",
+                "lower",
+            )
+            for name in CONTENDERS:
+                timings[f"{name} memory, sequence {seq}"] = _results.timing([memory[name]], "MiB")
+    _results.save(
+        args,
+        "attention",
+        "dl4keras.MultiHeadAttention vs keras.layers.MultiHeadAttention",
+        f"forward+backward time and peak step memory of self-attention, batch {args.batch}, "
+        f"model dim {args.dim}, {args.heads} heads, sequences of "
+        f"{', '.join(map(str, args.seq))}, {'XLA' if args.jit else 'tf.function'}, interleaved",
+        "keras.layers.MultiHeadAttention with the same weights",
+        ratios,
+        timings,
+    )
+    return {name: entry["value"] for name, entry in ratios.items()}
 
 
 if __name__ == "__main__":

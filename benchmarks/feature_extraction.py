@@ -8,17 +8,35 @@ interleaved over repeats, and prints the speed-up of extracting once
 (including the one-off extraction time).
 
     python benchmarks/feature_extraction.py --images 2000 --epochs 10 --repeats 3
+    python benchmarks/feature_extraction.py --quick   # check the script
+
+`--quick` uses tiny sizes (its numbers mean nothing); `--output PATH` also
+writes the results as JSON (the format of `benchmarks/_results.py`;
+`benchmarks/run_all.py` collects them).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 
 from dl4keras import backbones, data
+
+
+def _load_sibling(name):
+    path = Path(__file__).resolve().with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_results = _load_sibling("_results")
 
 
 def through_backbone(extractor, x, y, epochs):
@@ -43,7 +61,13 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes to check the script; numbers mean nothing"
+    )
+    _results.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.epochs, args.repeats = 50, 1, 1
 
     x, y = data.cluttered_digits((5, 6, 7, 8, 9), max(1, args.images // 5), seed=0)
     extractor = backbones.build("tiny_resnet", trainable=False)
@@ -57,9 +81,24 @@ def main(argv=None):
     print(f"{len(x)} images, {args.epochs} epochs, {args.repeats} interleaved repeats (median)")
     for name, seconds in median.items():
         print(f"  {name:<17} {seconds:7.2f} s   runs: {', '.join(f'{t:.2f}' for t in times[name])}")
-    print(
-        f"speed-up of extracting once: {median['through_backbone'] / median['extract_once']:.1f}x"
+    speed_up = median["through_backbone"] / median["extract_once"]
+    print(f"speed-up of extracting once: {speed_up:.1f}x")
+    _results.save(
+        args,
+        "feature_extraction",
+        "Extract features once, or run the frozen backbone every epoch",
+        f"time to train a linear head for {args.epochs} epochs on {len(x)} images with the "
+        "frozen tiny_resnet backbone inside model.fit vs on features extracted once "
+        "(extraction included), interleaved repeats",
+        "the frozen backbone inside model.fit",
+        {
+            "speed-up of extracting once": _results.ratio(
+                speed_up, "time through the backbone / time with features extracted once", "higher"
+            )
+        },
+        {name: _results.timing(t, "s") for name, t in times.items()},
     )
+    return speed_up
 
 
 if __name__ == "__main__":

@@ -11,12 +11,18 @@ of optimizer variables and their elements (memory), and the largest weight
 difference between the two layer-wise versions after the same steps.
 
     python benchmarks/layerwise_lr.py --groups 3 --width 256 --steps 50 --rounds 5
+    python benchmarks/layerwise_lr.py --quick   # check the script (numbers mean nothing)
+
+`--output PATH` also writes the results as JSON (the format of
+`benchmarks/_results.py`; `benchmarks/run_all.py` collects them).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -24,6 +30,17 @@ import numpy as np
 from dl4keras.layerwise_lr import LayerwiseLR
 
 LEARNING_RATE = 1e-3
+
+
+def _load_sibling(name):
+    path = Path(__file__).resolve().with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_results = _load_sibling("_results")
 
 
 def build_model(groups, layers_per_group, width, inputs, classes):
@@ -60,7 +77,13 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=50, help="train steps per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jit-compile", action="store_true", help="compile with XLA")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes to check the script; numbers mean nothing"
+    )
+    _results.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.width, args.steps, args.rounds = 8, 2, 1
 
     inputs, classes = 64, 10
     rng = np.random.default_rng(0)
@@ -105,15 +128,36 @@ def main(argv=None):
     print(
         f"  {'optimizer':<16} {'ms/step':>8} {'vs Adam':>8} {'opt. variables':>15} {'elements':>10}"
     )
+    state = {}
     for kind in kinds:
         variables = models[kind].optimizer.variables
         elements = sum(int(np.prod(v.shape)) for v in variables)
+        state[kind] = {"variables": len(variables), "elements": elements}
         ratio = median[kind] / median["adam"]
         print(
             f"  {kind:<16} {1e3 * median[kind]:8.3f} {ratio:7.2f}x {len(variables):15d} "
             f"{elements:10,}   runs (ms): {', '.join(f'{1e3 * t:.2f}' for t in times[kind])}"
         )
     print(f"max |LayerwiseLR - MultiOptimizer| weight difference, {steps} steps: {difference:.3g}")
+    names = {"layerwise_lr": "LayerwiseLR", "multi_optimizer": "MultiOptimizer"}
+    _results.save(
+        args,
+        "layerwise_lr",
+        "The cost of layer-wise learning rates",
+        f"train_on_batch step time of an MLP ({args.groups} groups x {args.layers_per_group} "
+        f"Dense({args.width}) + head, {parameters:,} parameters, batch {args.batch}, "
+        f"jit_compile={args.jit_compile}) with dl4keras.layerwise_lr.LayerwiseLR and with "
+        "keras.optimizers.MultiOptimizer (one Adam(lr * m) per group), interleaved rounds",
+        "plain keras.optimizers.Adam on a copy of the same model",
+        {
+            f"{names[kind]} / Adam": _results.ratio(
+                ratios[kind], f"step time with {names[kind]} / with plain Adam", "lower"
+            )
+            for kind in kinds[1:]
+        },
+        {kind: _results.timing([1e3 * t for t in times[kind]], "ms/step") for kind in kinds},
+        extra={"optimizer_state": state, "max_abs_weight_difference": difference},
+    )
     return {"ratios": ratios, "max_abs_difference": difference}
 
 

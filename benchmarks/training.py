@@ -36,7 +36,8 @@ random batches.
 
 `--quick` runs both with tiny sizes (a few images, one step) to check the
 script on any machine; its numbers mean nothing. `tests/test_benchmarks.py`
-runs it.
+runs it. `--output PATH` also writes the results as JSON (the format of
+`benchmarks/_results.py`; `benchmarks/run_all.py` collects them).
 
     python benchmarks/training.py                       # both measurements
     python benchmarks/training.py --repeats 7 --steps 10
@@ -82,6 +83,7 @@ def _sibling(name):
 _vit = _sibling("vit")
 SMALL, NUM_CLASSES = _vit.SMALL, _vit.NUM_CLASSES
 make_batches, bench = _vit.make_batches, _vit.bench
+_results = _sibling("_results")
 
 POLICIES = ("float32", "mixed_bfloat16")
 WORKER_TAG = "TRAINING_BENCHMARK_WORKER"
@@ -110,8 +112,10 @@ def cpu_bfloat16_flags():
     return [flag for flag in ("avx512_bf16", "amx_bf16") if flag in flags]
 
 
-def throughput(args, jit):
-    """Interleaved images/s of float32 and mixed_bfloat16; returns the ratio mixed / float32."""
+def throughput(args, jit, timings=None):
+    """Interleaved images/s of float32 and mixed_bfloat16; returns the ratio mixed / float32.
+
+    `timings`, a dict, receives each policy's images/s runs."""
     models = {policy: build_model(policy, jit=jit) for policy in POLICIES}
     models["mixed_bfloat16"].set_weights(models["float32"].get_weights())  # same start
     head = models["mixed_bfloat16"].get_layer("head")
@@ -127,7 +131,11 @@ def throughput(args, jit):
     title = "ViT 32x32x3, patch 4, hidden 64, depth 4, 4 heads, MLP 128: float32 vs mixed_bfloat16"
     if args.quick:
         title = f"QUICK (tiny sizes; the numbers mean nothing): {title}"
-    return bench(models, batches, args, "float32", title)["mixed_bfloat16"]
+    runs = {}
+    ratio = bench(models, batches, args, "float32", title, runs)["mixed_bfloat16"]
+    if timings is not None:
+        timings.update({f"throughput {policy}": runs[policy] for policy in POLICIES})
+    return ratio
 
 
 def memory_worker(kind, batch_size, accumulation_steps, steps, jit):
@@ -188,14 +196,19 @@ def run_worker(kind, args):
     return json.loads(lines[-1][len(WORKER_TAG) :])["peak_mib"]
 
 
-def memory(args):
-    """Peak RSS of full batch vs accumulated micro-batches; returns the ratio above the floor."""
+def memory(args, timings=None):
+    """Peak RSS of full batch vs accumulated micro-batches; returns the ratio above the floor.
+
+    `timings`, a dict, receives each contender's peaks (MiB)."""
     b, k = args.memory_batch_size, args.accumulation_steps
     peaks = {kind: [] for kind in MEMORY_CONTENDERS}
     for _ in range(args.memory_repeats):
         for kind in MEMORY_CONTENDERS:
             peaks[kind].append(run_worker(kind, args))
     peak = {kind: float(np.median(values)) for kind, values in peaks.items()}
+    if timings is not None:
+        for kind in MEMORY_CONTENDERS:
+            timings[f"memory {kind}"] = _results.timing(peaks[kind], "MiB peak RSS")
     above = {kind: peak[kind] - peak["floor"] for kind in ("full", "accumulated")}
     labels = {
         "floor": "floor: model, compiled, and data; no training",
@@ -258,6 +271,7 @@ def main(argv=None):
         help="tiny sizes and one step, to check the script; its numbers mean nothing",
     )
     parser.add_argument("--memory-worker", choices=MEMORY_CONTENDERS, help=argparse.SUPPRESS)
+    _results.add_arguments(parser)
     args = parser.parse_args(argv)
     for name, value in vars(args).items():
         if isinstance(value, int) and not isinstance(value, bool):
@@ -286,11 +300,11 @@ def main(argv=None):
 
     gpus = tf.config.list_physical_devices("GPU")
     print(f"keras {keras.__version__}, tensorflow {tf.__version__}, {'GPU' if gpus else 'CPU'}")
-    ratios = {}
+    ratios, timings = {}, {}
     if not args.skip_throughput:
-        ratios["throughput mixed_bfloat16 / float32"] = throughput(args, jit)
+        ratios["throughput mixed_bfloat16 / float32"] = throughput(args, jit, timings)
     if not args.skip_memory:
-        ratios["peak memory accumulated / full"] = memory(args)
+        ratios["peak memory accumulated / full"] = memory(args, timings)
     print("\nSummary (ratios measured in this run)")
     print(f"  {'measurement':<40} {'ratio':>7}")
     for name, value in ratios.items():
@@ -300,6 +314,34 @@ def main(argv=None):
             "  (measured on a CPU, where mixed precision is no speed-up to expect; for the "
             "GPU comparison run benchmarks/vit.py --gpu-mixed-precision)"
         )
+    b, k = args.memory_batch_size, args.accumulation_steps
+    means = {
+        "throughput mixed_bfloat16 / float32": _results.ratio(
+            ratios.get("throughput mixed_bfloat16 / float32"),
+            "images/s under mixed_bfloat16 / images/s in float32 (on a CPU no speed-up to expect)",
+            "higher",
+        ),
+        "peak memory accumulated / full": _results.ratio(
+            ratios.get("peak memory accumulated / full"),
+            f"peak memory above the floor of batch {b // k} x gradient_accumulation_steps={k} "
+            f"/ that of batch {b}",
+            "lower",
+        ),
+    }
+    _results.save(
+        args,
+        "training",
+        "Training techniques: mixed precision and gradient accumulation",
+        "(1) training throughput of the vit.py ViT (32x32x3, patch 4, hidden 64, depth 4, "
+        f"4 heads, MLP 128, batch {args.batch_size}) under mixed_bfloat16 vs float32, "
+        f"interleaved; (2) peak process memory (VmHWM, a fresh process each) of batch {b} "
+        f"vs batch {b // k} with gradient_accumulation_steps={k}, above the floor of a "
+        "process that only builds the model and the data",
+        "float32 with the same initial weights; for memory, the full batch without accumulation",
+        {name: entry for name, entry in means.items() if name in ratios},
+        timings,
+        extra={"cpu_bfloat16_flags": cpu_bfloat16_flags(), "gpu": bool(gpus)},
+    )
     return ratios
 
 

@@ -23,6 +23,10 @@ MLP 1536; 1000 classes) trained under the dtype policies `float32`,
 interleaved the same way, with each policy's images/s and its ratio to
 float32 (above 1.0: faster than float32). Default batch 64 there.
 
+`--quick` checks the default mode (batch 8, one step; its speeds mean
+nothing); `--output PATH` also writes the results as JSON (the format of
+`benchmarks/_results.py`; `benchmarks/run_all.py` collects them).
+
 `--jit` sets `compile(jit_compile=...)`: Keras's `"auto"` (the default)
 means no XLA on a CPU-only machine and XLA on a GPU if the model supports it.
 
@@ -38,17 +42,29 @@ processes; the interleaved ratio is the figure to read.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from dl4keras.vit import VisionTransformer, load_keras_hub_weights  # noqa: E402
+
+
+def _load_sibling(name):
+    path = Path(__file__).resolve().with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_results = _load_sibling("_results")
 
 SMALL = dict(image_size=32, patch_size=4, hidden_dim=64, depth=4, num_heads=4, mlp_dim=128)
 NUM_CLASSES = 10
@@ -80,8 +96,10 @@ def make_batches(n, batch, size, channels, classes):
     ]
 
 
-def make_pair(jit):
-    """Ours and KerasHub's ViT classifiers with the same config and weights."""
+def make_pair(jit, info=None):
+    """Ours and KerasHub's ViT classifiers with the same config and weights.
+
+    `info`, a dict, receives the parameter counts and the logit difference."""
     import keras_hub
 
     keras.utils.set_random_seed(0)
@@ -105,6 +123,8 @@ def make_pair(jit):
         f"parameters: dl4keras {counts['dl4keras']:,}, keras_hub {counts['keras_hub']:,}; "
         f"largest logit difference after copying the weights: {diff:.2e}"
     )
+    if info is not None:
+        info.update(parameters=counts, largest_logit_difference=diff)
     if counts["dl4keras"] != counts["keras_hub"] or diff > 1e-4:
         sys.exit("The two models differ: parameter counts or outputs do not match.")
     return {"dl4keras": _compile(ours, jit), "keras_hub": _compile(theirs, jit)}
@@ -138,7 +158,10 @@ def time_steps(model, batches, steps):
     return time.perf_counter() - start
 
 
-def bench(models, batches, args, baseline, title):
+def bench(models, batches, args, baseline, title, timings=None):
+    """Interleaved images/s of `models`; returns the ratios to `baseline` by name.
+
+    `timings`, a dict, receives each model's images/s runs (the results format's timings)."""
     names = list(models)
     for name in names:  # warm-up: trace, then a few untimed steps
         time_steps(models[name], batches, args.warmup)
@@ -156,6 +179,8 @@ def bench(models, batches, args, baseline, title):
         runs = ", ".join(f"{r:.0f}" for r in rates[name])
         jit = "XLA" if models[name].jit_compile else "no XLA"
         print(f"  {name:<15} {median[name]:9.1f} images/s ({jit})   runs: {runs}")
+    if timings is not None:
+        timings.update({name: _results.timing(rates[name], "images/s") for name in names})
     ratios = {}
     for name in names:
         if name == baseline:
@@ -188,18 +213,30 @@ def main(argv=None):
         help="float32 vs mixed_bfloat16 vs mixed_float16 for vit_small at 224x224 (GPU only)",
     )
     parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the default mode with batch 8 and one step, to check the script; "
+        "its speeds mean nothing",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="with --gpu-mixed-precision: a tiny vit_small (32x32, depth 1) on any device, "
         "1 step, to check the script before a GPU run; its speeds mean nothing",
     )
+    _results.add_arguments(parser)
     args = parser.parse_args(argv)
+    import tensorflow as tf  # here: benchmarks/backends.py uses this module on JAX and torch
+
     gpus = tf.config.list_physical_devices("GPU")
     if args.dry_run and not args.gpu_mixed_precision:
         parser.error("--dry-run checks the --gpu-mixed-precision mode; pass both.")
-    if args.dry_run:
+    if args.quick and args.gpu_mixed_precision:
+        parser.error("--quick checks the default mode; --dry-run checks --gpu-mixed-precision")
+    args.quick = args.quick or args.dry_run  # the results say: numbers mean nothing
+    if args.quick:
         args.repeats, args.steps, args.warmup = 1, 1, 1
-        args.batch_size = args.batch_size or 4
+        args.batch_size = args.batch_size or (4 if args.dry_run else 8)
     elif args.gpu_mixed_precision and not gpus:
         sys.exit(
             "--gpu-mixed-precision needs a GPU, and TensorFlow sees none "
@@ -210,6 +247,7 @@ def main(argv=None):
         args.batch_size = 64 if args.gpu_mixed_precision else 128
     print(f"keras {keras.__version__}, tensorflow {tf.__version__}, {'GPU' if gpus else 'CPU'}")
     jit = _jit(args.jit)
+    timings = {}
     if args.gpu_mixed_precision:
         size, tiny = (32, dict(image_size=32, depth=1)) if args.dry_run else (224, {})
         models = make_policies(jit, 1000, **tiny)
@@ -217,16 +255,55 @@ def main(argv=None):
         title = f"vit_small, {size}x{size}, patch 16, 1000 classes, float32 vs mixed precision"
         if args.dry_run:
             title = f"DRY RUN (depth 1; the speeds mean nothing): {title}"
-        return bench(models, batches, args, "float32", title)
+        ratios = bench(models, batches, args, "float32", title, timings)
+        _results.save(
+            args,
+            "vit_gpu_mixed_precision",
+            "Mixed precision on a GPU: vit_small",
+            f"training throughput (images/s, train_on_batch) of dl4keras's vit_small "
+            f"({size}x{size}, patch 16, 1000 classes) under the dtype policies float32, "
+            f"mixed_bfloat16 and mixed_float16, batch {args.batch_size}, interleaved",
+            "the same model in float32",
+            {
+                f"{policy} / float32": _results.ratio(
+                    value, f"images/s in {policy} / images/s in float32", "higher"
+                )
+                for policy, value in ratios.items()
+            },
+            timings,
+            extra={"jit_compile": bool(models["float32"].jit_compile)},
+        )
+        return ratios
     import keras_hub
 
     print(f"keras_hub {keras_hub.__version__}")
-    models = make_pair(jit)
+    info = {}
+    models = make_pair(jit, info)
     batches = make_batches(4, args.batch_size, SMALL["image_size"], 3, NUM_CLASSES)
     title = (
         "ViT 32x32x3, patch 4, hidden 64, depth 4, 4 heads, MLP 128, 10 classes, ours vs KerasHub"
     )
-    return bench(models, batches, args, "keras_hub", title)
+    if args.quick:
+        title = f"QUICK (batch {args.batch_size}, one step; the speeds mean nothing): {title}"
+    ratios = bench(models, batches, args, "keras_hub", title, timings)
+    _results.save(
+        args,
+        "vit",
+        "dl4keras's ViT vs KerasHub's ViT",
+        "training throughput (images/s, train_on_batch) of dl4keras.vit.VisionTransformer "
+        f"(32x32x3, patch 4, hidden 64, depth 4, 4 heads, MLP 128, 10 classes), batch "
+        f"{args.batch_size}, interleaved with KerasHub's with the same weights",
+        "keras_hub.models.ViTImageClassifier (ViTBackbone + class-token Dense head), "
+        "same config and weights",
+        {
+            "dl4keras / KerasHub": _results.ratio(
+                ratios["dl4keras"], "images/s of ours / images/s of KerasHub's", "higher"
+            )
+        },
+        timings,
+        extra={**info, "jit_compile": bool(models["dl4keras"].jit_compile)},
+    )
+    return ratios
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""The benchmark scripts' modes that a session can only run with a lent GPU, checked on CPU.
+"""The benchmark scripts, their results files and their runner, checked in quick modes.
 
-These tests check that the scripts run and report what they should, never
-their speed (wall-clock figures on a shared machine are noise).
+These tests check that the scripts run and report what they should (also
+the modes that only a lent GPU can measure), never their speed (wall-clock
+figures on a shared machine are noise).
 """
 
 import importlib.util
+import json
 import math
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +57,83 @@ def test_training_memory_batch_must_split_into_micro_batches(capsys):
     with pytest.raises(SystemExit):
         _load("training").main(["--memory-batch-size", "30", "--accumulation-steps", "4"])
     assert "must be a multiple of --accumulation-steps" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ results format and runner
+
+
+def test_run_all_quick_writes_one_valid_results_file_per_benchmark(tmp_path):
+    command = [sys.executable, str(BENCHMARKS / "run_all.py"), "--quick"]
+    command += ["--results-dir", str(tmp_path), "--note", "a test run"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Summary (QUICK: the numbers mean nothing" in done.stdout
+    results = _load("_results")
+    for name in _load("run_all").NAMES:
+        payload = results.validate(json.loads((tmp_path / f"{name}.json").read_text()))
+        assert payload["benchmark"] == name and payload["quick"] is True
+        assert payload["note"] == "a test run" and payload["title"] and payload["baseline"]
+        assert payload["ratios"] and payload["timings"]
+        for entry in payload["ratios"].values():
+            assert entry["value"] is None or (math.isfinite(entry["value"]) and entry["value"] > 0)
+        for timing in payload["timings"].values():
+            assert timing["unit"] and timing["runs"]
+        assert payload["machine"]["cpu"] and payload["machine"]["cores"] >= 1
+        assert payload["versions"]["python"] and payload["versions"]["keras"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", payload["date"])
+        assert payload["commit"] is None or re.fullmatch(
+            r"[0-9a-f]{4,}(\+dirty)?", payload["commit"]
+        )
+    backends = json.loads((tmp_path / "backends.json").read_text())
+    ratios, left_out = backends["ratios"], backends["extra"]["left_out"]
+    assert "tensorflow, jit_compile=True / TensorFlow (default)" in ratios
+    assert "torch, jit_compile=True" in left_out  # --quick leaves torch.compile out
+    for backend, default in (("jax", True), ("torch", False)):
+        if importlib.util.find_spec(backend) is None:
+            assert "not installed" in left_out[backend]
+            continue
+        for jit in (False, True):
+            if backend == "torch" and jit:
+                continue
+            name = f"{backend}, jit_compile={jit}" + (" (default)" if jit == default else "")
+            assert f"{name} / TensorFlow (default)" in ratios
+
+
+def test_run_all_rejects_an_unknown_benchmark():
+    with pytest.raises(ValueError, match="unknown benchmark.*'nope'.*choose from"):
+        _load("run_all").run(["nope"])
+
+
+def test_a_missing_backend_is_one_clear_line(monkeypatch, capsys, tmp_path):
+    backends = _load("backends")
+    monkeypatch.setattr(backends, "installed", lambda backend: backend != "jax")
+    output = tmp_path / "backends.json"
+    assert backends.main(["--backends", "jax", "--quick", "--output", str(output)]) == {}
+    out = capsys.readouterr().out
+    assert "jax: not installed (no module 'jax'); install it with `pip install jax`" in out
+    assert "no TensorFlow run with the default compile(): no ratios" in out
+    payload = json.loads(output.read_text())
+    assert payload["ratios"] == {} and "jax" in payload["extra"]["left_out"]
+
+
+def test_backends_rejects_an_unknown_backend(capsys):
+    with pytest.raises(SystemExit):
+        _load("backends").main(["--backends", "theano"])
+    assert "--backends: unknown theano; choose from tensorflow, jax, torch" in (
+        capsys.readouterr().err
+    )
+
+
+def test_results_format_checks_its_ratios():
+    results = _load("_results")
+    assert results.ratio(float("nan"), "x", "lower")["value"] is None  # JSON has no NaN
+    with pytest.raises(ValueError, match="better must be one of.*got 'up'"):
+        results.ratio(1.0, "x", "up")
+    with pytest.raises(ValueError, match="missing baseline"):
+        results.validate({"benchmark": "b", "title": "t", "measures": "m"} | {"ratios": {}})
+    bad = {"r": {"value": float("inf"), "means": "x", "better": "higher"}}
+    fields = dict(benchmark="b", title="t", measures="m", baseline="b", timings={})
+    with pytest.raises(ValueError, match="ratio 'r': value must be a finite number or null"):
+        results.validate({**fields, "ratios": bad})
+    machine = results.machine()
+    assert machine["cores"] >= 1 and set(machine) >= {"cpu", "ram_gib", "gpu"}
