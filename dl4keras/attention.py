@@ -586,7 +586,9 @@ class MultiHeadAttention(keras.layers.Layer):
                 f"and build it with dropout=0. Received: return_attention_scores="
                 f"{return_attention_scores}, dropout={self.dropout}, training={training}"
             )
-        if not return_attention_scores and not dropout_active:
+        # JAX's fused op needs the value heads as wide as the key heads.
+        fusable = keras.backend.backend() != "jax" or v.shape[-1] == q.shape[-1]
+        if not return_attention_scores and not dropout_active and fusable:
             output = self._fused_attention(q, k, v, mask, causal_only)
             scores = None
         else:

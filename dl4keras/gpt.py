@@ -318,6 +318,11 @@ class GPT(keras.Model):
             kwargs["inputs"] = self._standardize(kwargs["inputs"])
         return super().__call__(*args, **kwargs)
 
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        # JAX's and PyTorch's trainers call `call` (through `stateless_call`), not
+        # `__call__`: plain token ids become the graph's dict here too.
+        return super().call(self._standardize(inputs), training=training, mask=mask, **kwargs)
+
 
 # --------------------------------------------------------------------------
 # Generation

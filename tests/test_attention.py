@@ -34,6 +34,8 @@ def pair(num_heads=2, key_dim=4, query_shape=(B, T, D), value_shape=None, key_sh
     keras.utils.set_random_seed(0)
     value_shape = value_shape or query_shape
     builtin = keras.layers.MultiHeadAttention(num_heads, key_dim, **kw)
+    if keras.backend.backend() == "jax" and kw.get("value_dim", key_dim) != key_dim:
+        builtin = _ExplicitPath(builtin)
     ours = MultiHeadAttention(num_heads, key_dim, **kw)
     args = [np.zeros(query_shape, "float32"), np.zeros(value_shape, "float32")]
     if key_shape:
@@ -42,6 +44,26 @@ def pair(num_heads=2, key_dim=4, query_shape=(B, T, D), value_shape=None, key_sh
     ours(*args)
     ours.set_weights(builtin.get_weights())
     return builtin, ours
+
+
+class _ExplicitPath:
+    """The built-in layer, called through its explicit (score-returning) path.
+
+    On JAX, Keras 3.15's `keras.layers.MultiHeadAttention` hands value heads
+    narrower than the key heads to JAX's fused attention, which refuses them
+    ("cannot reshape"); its explicit path is right. Ours checks for this and
+    takes its explicit path itself (tested below against this reference).
+    """
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __getattr__(self, name):
+        return getattr(self.layer, name)
+
+    def __call__(self, *args, return_attention_scores=False, **kwargs):
+        out, scores = self.layer(*args, return_attention_scores=True, **kwargs)
+        return (out, scores) if return_attention_scores else out
 
 
 def both(builtin, ours, make_inputs, **call_kwargs):

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -46,19 +47,40 @@ def _build_tool():
     return module
 
 
-@pytest.mark.parametrize("script", TUTORIALS, ids=[p.stem for p in TUTORIALS])
-def test_tutorial_runs_offline_in_smoke_profile(script, tmp_path, monkeypatch):
-    # The tutorial runs as the site runs it: in a Jupyter kernel, through
-    # tools/build_notebooks.py, with the network cut off (sitecustomize) and no
-    # cached weights. With DL4KERAS_NOTEBOOK_CACHE set (CI does), the executed
-    # notebook lands in that cache, and the smoke site build that follows
-    # reuses it instead of running the tutorial a second time.
+BACKENDS_LINE = re.compile(r"^# \*\*Backends:\*\* (.+?)\.?$", re.MULTILINE)
+BACKEND_NAMES = {"TensorFlow": "tensorflow", "JAX": "jax", "PyTorch": "torch"}
+
+
+def _backends(script):
+    """The backends a tutorial's header says it supports, e.g. ["TensorFlow", "JAX"]."""
+    match = BACKENDS_LINE.search(script.read_text())
+    assert match, f"{script.name}: no '# **Backends:** ...' line in its header"
+    return [name.strip() for name in match.group(1).split(",")]
+
+
+JAX_TUTORIALS = [p for p in TUTORIALS if "JAX" in _backends(p)]
+
+
+def test_every_tutorial_states_its_backends_and_the_backends_page_agrees():
+    page = (ROOT / "docs" / "backends.md").read_text()
+    rows = dict(re.findall(r"^\| (\d\d) [^|]+\| ([^|]+?) \|$", page, re.MULTILINE))
+    for script in TUTORIALS:
+        stated = _backends(script)
+        assert set(stated) <= set(BACKEND_NAMES), f"{script.name}: unknown backend in {stated}"
+        assert stated[0] == "TensorFlow", f"{script.name}: every tutorial runs on TensorFlow"
+        number = script.stem[:2]
+        assert rows.get(number) == ", ".join(stated), (
+            f"docs/backends.md says tutorial {number} supports {rows.get(number)!r}; "
+            f"its header says {', '.join(stated)!r}"
+        )
+
+
+def _run_smoke(script, tmp_path, monkeypatch, cache):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join([str(OFFLINE_SITE), os.environ.get("PYTHONPATH", "")])
     )
     tool = _build_tool()
-    cache = os.environ.get(CACHE_ENV) or tmp_path / "cache"
     layout = tool.Layout(
         root=ROOT, out=tmp_path / "notebooks", cache=cache, results=tmp_path / "results"
     )
@@ -66,11 +88,32 @@ def test_tutorial_runs_offline_in_smoke_profile(script, tmp_path, monkeypatch):
         tool.build_one(script, "smoke", layout, log=lambda message: None)
     except tool.TutorialError as err:
         pytest.fail(str(err), pytrace=False)
-    assert (tmp_path / "notebooks" / f"{script.stem}.ipynb").is_file()
-
     path = tmp_path / "results" / f"{script.stem}.json"
     assert path.exists(), f"{script.name} did not write {path.name}"
-    payload = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("script", JAX_TUTORIALS, ids=[p.stem for p in JAX_TUTORIALS])
+def test_tutorial_runs_on_jax_in_smoke_profile(script, tmp_path, monkeypatch):
+    # The kernel inherits KERAS_BACKEND; its own cache folder, so that the
+    # TensorFlow notebooks that the site build reuses stay as they are.
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    payload = _run_smoke(script, tmp_path, monkeypatch, cache=tmp_path / "cache")
+    assert payload["versions"]["backend"] == "jax"
+    numbers = list(_numbers(payload["metrics"]))
+    assert numbers and all(math.isfinite(v) for v in numbers)
+
+
+@pytest.mark.parametrize("script", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_runs_offline_in_smoke_profile(script, tmp_path, monkeypatch):
+    # The tutorial runs as the site runs it: in a Jupyter kernel, through
+    # tools/build_notebooks.py, with the network cut off (sitecustomize) and no
+    # cached weights. With DL4KERAS_NOTEBOOK_CACHE set (CI does), the executed
+    # notebook lands in that cache, and the smoke site build that follows
+    # reuses it instead of running the tutorial a second time.
+    cache = os.environ.get(CACHE_ENV) or tmp_path / "cache"
+    payload = _run_smoke(script, tmp_path, monkeypatch, cache=cache)
+    assert (tmp_path / "notebooks" / f"{script.stem}.ipynb").is_file()
     assert payload["tutorial"] == script.stem
     assert payload["profile"] == "smoke"
     assert payload["versions"]["keras"].startswith("3.")

@@ -313,7 +313,8 @@ def used_modules(script: Path, package: Path) -> dict[str, Path]:
 def cache_key(script: Path, profile: str, layout: Layout) -> str:
     """Hash of everything the executed notebook depends on.
 
-    The profile, the tutorial's source, this tool, the package's data files,
+    The profile, the Keras backend (`KERAS_BACKEND`), the tutorial's source,
+    this tool, the package's data files,
     and the code (not the docstrings or comments: `ast.dump` of the module
     without docstrings) of the package modules the tutorial uses
     (`used_modules`). A change elsewhere in the package, or to a docstring,
@@ -326,6 +327,7 @@ def cache_key(script: Path, profile: str, layout: Layout) -> str:
         digest.update(data)
 
     add("profile", profile.encode())
+    add("backend", os.environ.get("KERAS_BACKEND", "tensorflow").encode())
     add("tutorial", script.read_bytes())
     for dotted, path in used_modules(script, layout.package).items():
         code = ast.dump(_strip_docstrings(ast.parse(path.read_text(encoding="utf-8"))))

@@ -18,6 +18,8 @@
 #
 # **Exercise:** 4.1
 #
+# **Backends:** TensorFlow
+#
 # **You will learn:**
 #
 # - what transfer learning is, and when it helps;

@@ -21,6 +21,8 @@
 #
 # **Exercise:** 4.2
 #
+# **Backends:** TensorFlow
+#
 # **You will learn:**
 #
 # - how to freeze and unfreeze blocks of a Keras model, and why

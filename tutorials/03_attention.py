@@ -18,6 +18,8 @@
 #
 # **Exercise:** 4.3
 #
+# **Backends:** TensorFlow, JAX
+#
 # **You will learn:**
 #
 # - attention as a *soft* dictionary lookup: queries, keys and values;

@@ -20,6 +20,8 @@
 #
 # **Exercise:** 4.4
 #
+# **Backends:** TensorFlow, JAX
+#
 # **You will learn:**
 #
 # - what a Transformer encoder block is, in words and in code;

@@ -19,6 +19,8 @@
 #
 # **Exercise:** 4.5
 #
+# **Backends:** TensorFlow, JAX
+#
 # **You will learn:**
 #
 # - how text becomes tokens (WordPiece, `##` sub-words, `[CLS]`, `[SEP]`,

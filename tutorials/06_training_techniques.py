@@ -23,6 +23,8 @@
 # 32, in bfloat16, with a warmup-cosine schedule that stays right under
 # accumulation), checked by `dl4keras.check.training_setup`.
 #
+# **Backends:** TensorFlow
+#
 # **You will learn:**
 #
 # - how the common learning-rate schedules look and what each buys, with
