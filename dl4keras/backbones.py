@@ -764,7 +764,8 @@ def extract_features(model, data, batch_size=64, verbose="auto"):
             `tf.data.Dataset` of images or of `(images, labels)` pairs,
             batched or not (unbatched ones are batched by `batch_size`). The
             dataset is iterated once, so labels stay aligned with features
-            even if it shuffles.
+            even if it shuffles. A dataset needs TensorFlow installed but
+            works on every Keras backend: its batches are read as NumPy.
         batch_size: images per forward pass (arrays and unbatched datasets).
         verbose: `"auto"`, 0 (silent), 1 (progress bar) or 2 (one line).
 
@@ -826,7 +827,9 @@ def _extract_from_dataset(model, dataset, batch_size, verbose):
     if verbose:
         progbar = keras.utils.Progbar(cardinality if cardinality >= 0 else None, verbose=verbose)
     features, labels = [], []
-    for step, element in enumerate(dataset, start=1):
+    # As NumPy, the batches feed a model of any Keras backend (JAX and PyTorch
+    # take no TensorFlow tensors).
+    for step, element in enumerate(dataset.as_numpy_iterator(), start=1):
         images = element[0] if with_labels else element
         if step == 1:
             _check_images(model, images, "The dataset's images")

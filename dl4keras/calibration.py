@@ -46,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import keras
 import numpy as np
 
 from dl4keras import _validation
@@ -80,10 +81,21 @@ def _log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _to_numpy(value):
+    """A tensor of the Keras backend as NumPy; anything else unchanged.
+
+    `np.asarray` cannot read every backend's tensors: on PyTorch, a model's
+    output (a tensor that requires grad) raises a `RuntimeError`.
+    """
+    if keras.ops.is_tensor(value):
+        return keras.ops.convert_to_numpy(value)
+    return value
+
+
 def _scores(name, value):
     """`value` as a finite float64 array of shape `(n, k)`, `n, k >= 1`."""
     try:
-        array = np.asarray(value, dtype="float64")
+        array = np.asarray(_to_numpy(value), dtype="float64")
     except (TypeError, ValueError):
         raise _validation.invalid(name, "a numeric array of shape (n, k)", value) from None
     if array.ndim != 2 or 0 in array.shape:
@@ -128,7 +140,7 @@ def _probabilities(probabilities, from_logits):
 
 def _labels(y_true, num_examples, num_classes):
     """Integer labels `(n,)` from integer labels `(n,)`/`(n, 1)` or one-hot rows `(n, k)`."""
-    array = np.asarray(y_true)
+    array = np.asarray(_to_numpy(y_true))
     if array.ndim == 2 and array.shape[1] == num_classes and num_classes > 1:
         labels = array.argmax(axis=1)  # one-hot rows
     elif array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1):

@@ -106,15 +106,18 @@ class GradientReversal(keras.layers.Layer):
         `inputs`, unchanged.
 
     Examples:
-        >>> import tensorflow as tf  # the gradient tape is TensorFlow's
         >>> from dl4keras.dann import GradientReversal
         >>> layer = GradientReversal(lambda_=0.5)
-        >>> x = tf.ones((1, 2))
-        >>> with tf.GradientTape() as tape:
-        ...     tape.watch(x)
-        ...     y = layer(x)
-        >>> y.numpy().tolist(), tape.gradient(y, x).numpy().tolist()
-        ([[1.0, 1.0]], [[-0.5, -0.5]])
+        >>> keras.ops.convert_to_numpy(layer(np.ones((1, 2)))).tolist()  # forward: the identity
+        [[1.0, 1.0]]
+        >>> # Backward, the gradient is multiplied by -0.5: one SGD step (rate 0.1) on
+        >>> # mse(w * 1, 1) from w = 0, gradient -2, moves w to -0.1 instead of +0.2.
+        >>> dense = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")
+        >>> model = keras.Sequential([keras.Input((1,)), dense, layer])
+        >>> model.compile(keras.optimizers.SGD(0.1), "mse")
+        >>> _ = model.fit(np.ones((1, 1)), np.ones((1, 1)), verbose=0)
+        >>> round(float(keras.ops.convert_to_numpy(dense.kernel)[0, 0]), 4)
+        -0.1
         >>> _ = layer.lambda_.assign(1.0)  # what DANNSchedule does at each step
     """
 
@@ -207,13 +210,17 @@ class DANNSchedule(keras.callbacks.Callback):
             self._lr0 = float(ops.convert_to_numpy(rate))
 
     def on_train_batch_begin(self, batch, logs=None):
+        # On JAX, `fit` keeps the variables' values outside the model during an
+        # epoch; reading `self.model` puts them back first (`jax_state_sync`), so
+        # the assignments below reach the next step instead of being overwritten.
+        model = self.model
         progress = min(self._step / self._total, 1.0)
         self.lambda_ = dann_lambda(progress, self.gamma)
         for layer in self._layers:
             layer.lambda_.assign(self.lambda_)
         if self.anneal_lr:
             lr = self._lr0 / (1.0 + self.alpha * progress) ** self.beta
-            self.model.optimizer.learning_rate.assign(lr)
+            model.optimizer.learning_rate.assign(lr)
         self._step += 1
 
     def on_epoch_end(self, epoch, logs=None):

@@ -287,6 +287,13 @@ class SnapshotEnsemble(keras.callbacks.Callback):
     accumulate over several `fit` calls; a partly finished last cycle gives
     no snapshot.
 
+    The cycle ends are computed exactly, in Python. Keras's own schedule
+    finds a step's cycle with a float32 logarithm when `t_mul != 1`, which
+    can round across a boundary: on PyTorch (Keras 3.15),
+    `CosineDecayRestarts(1.0, 4, t_mul=1.5)` gives step 10 the learning rate
+    of a cycle's end (`alpha`) and restarts one step late, at 11; the snapshot
+    is still taken after step 10, where the cycle ends.
+
     Args:
         cycle_steps: the schedule, a `keras.optimizers.schedules.CosineDecayRestarts`
             (its `first_decay_steps` and `t_mul >= 1` give the cycle ends),

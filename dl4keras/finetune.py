@@ -356,6 +356,28 @@ def _trainable_when_unfrozen(layer):
     return variables
 
 
+def _rebuilds_optimizer():
+    """Whether `GradualUnfreezing` rebuilds the optimizer at each step (JAX, PyTorch)."""
+    return keras.backend.backend() in ("jax", "torch")
+
+
+def _rebuilt_optimizer(optimizer, variables):
+    """A copy of `optimizer` (same config) built over `variables`, with its state.
+
+    Every variable of the copy named like one of `optimizer`'s (the step count,
+    the learning rate, the slots of a weight, named after the weight's path)
+    takes its value.
+    """
+    copy = optimizer.__class__.from_config(optimizer.get_config())
+    copy.build(variables)
+    old = {v.name: v for v in optimizer.variables}
+    for variable in copy.variables:
+        source = old.get(variable.name)
+        if source is not None and tuple(source.shape) == tuple(variable.shape):
+            variable.assign(source)
+    return copy
+
+
 class GradualUnfreezing(keras.callbacks.Callback):
     """Unfreezes blocks from the top on an epoch schedule, during one `fit` (ULMFiT).
 
@@ -366,10 +388,19 @@ class GradualUnfreezing(keras.callbacks.Callback):
 
     Keras traces the train step and builds the optimizer once, for the
     weights trainable then. So that newly unfrozen weights really train, this
-    callback builds the optimizer at the start of `fit` over every weight it
-    may unfreeze (Adam's moments for them are created then) and rebuilds the
-    train function (`model.make_train_function(force=True)`) at each step.
-    Works with `steps_per_execution > 1` and `jit_compile=True` (TensorFlow backend).
+    callback rebuilds the train function (`model.make_train_function(force=True)`)
+    at each step, and:
+
+    - on TensorFlow, builds the optimizer at the start of `fit` over every
+      weight it may unfreeze (Adam's moments for them are created then);
+    - on JAX and PyTorch, where `fit` builds the optimizer before any callback
+      runs and the JAX train step needs it built over exactly the trainable
+      weights, replaces `model.optimizer` at each step by a copy (same class
+      and config) built over the new trainable weights, carrying over its
+      state: the step count, the learning rate and the slots (momenta) of the
+      weights that were already training.
+
+    Works with `steps_per_execution > 1` and `jit_compile=True`.
 
     Args:
         blocks: blocks to unfreeze, top to bottom, one per step (block names
@@ -387,9 +418,9 @@ class GradualUnfreezing(keras.callbacks.Callback):
 
     Raises:
         ValueError: bad arguments; when `fit` starts, an unknown block, a
-            model that is not compiled, or an optimizer built by an earlier
-            `fit` without the weights to unfreeze (compile again, with a new
-            optimizer).
+            model that is not compiled, or (TensorFlow) an optimizer built by
+            an earlier `fit` without the weights to unfreeze (compile again,
+            with a new optimizer).
 
     Examples:
         >>> import keras
@@ -471,6 +502,8 @@ class GradualUnfreezing(keras.callbacks.Callback):
                 "GradualUnfreezing: no layer is frozen, nothing to unfreeze.", stacklevel=2
             )
             return
+        if _rebuilds_optimizer():
+            return  # on_epoch_begin rebuilds it over the weights trainable then
         lowest = min(start for _, start, _ in self._plan)
         variables = {id(v): v for v in self.model.trainable_weights}
         for layer, _ in _leaves(self.model)[lowest:]:
@@ -498,6 +531,10 @@ class GradualUnfreezing(keras.callbacks.Callback):
             made += _unfreeze_from(self.model, start, self.keep_batchnorm_frozen)
         self.unfrozen[epoch] = made
         if made:
+            if _rebuilds_optimizer():
+                self.model.optimizer = _rebuilt_optimizer(
+                    self.model.optimizer, self.model.trainable_variables
+                )
             self.model.make_train_function(force=True)
         if self.verbose:
             count = sum(math.prod(v.shape) for v in self.model.trainable_weights)

@@ -237,3 +237,30 @@ def test_bad_temperatures_and_bounds_are_refused():
             calibration.fit_temperature([[1.0, 0.0]], [0], bounds=bounds)
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
         calibration.fit_temperature([[1.0, 0.0]], [2])
+
+
+def test_a_models_own_output_tensors_are_read_on_every_backend():
+    """A model called directly returns the backend's tensors (on PyTorch, ones that require
+    grad, which `np.asarray` cannot read): every function takes them as it takes arrays."""
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = np.arange(32) % 3
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    logits = model(x)  # a backend tensor, not NumPy
+    assert keras.ops.is_tensor(logits)
+    probabilities = keras.ops.softmax(logits)
+    labels = keras.ops.convert_to_tensor(y)
+    as_numpy = keras.ops.convert_to_numpy
+    assert calibration.expected_calibration_error(labels, probabilities) == pytest.approx(
+        calibration.expected_calibration_error(y, as_numpy(probabilities)), abs=1e-12
+    )
+    assert calibration.negative_log_likelihood(y, logits, from_logits=True) == pytest.approx(
+        calibration.negative_log_likelihood(y, as_numpy(logits), from_logits=True), abs=1e-12
+    )
+    assert calibration.fit_temperature(logits, labels) == pytest.approx(
+        calibration.fit_temperature(as_numpy(logits), y), rel=1e-9
+    )
+    np.testing.assert_allclose(
+        calibration.apply_temperature(logits, 2.0),
+        calibration.apply_temperature(as_numpy(logits), 2.0),
+    )

@@ -11,6 +11,11 @@ from dl4keras.check import _common as check_common
 from dl4keras.check import attention as attention_check
 from dl4keras.check import text as text_check
 
+BOOLEAN_ARITHMETIC_RAISES = keras.backend.backend() != "jax"
+"""Whether `1 - mask` raises on a boolean tensor: on TensorFlow and PyTorch it does;
+JAX promotes booleans to integers (NumPy's rule), so there the same code is right.
+Unary minus (`-mask`) raises on every backend."""
+
 
 def _printed(capsys):
     """What the check printed, as one line: its lines are wrapped at 80 characters."""
@@ -186,15 +191,29 @@ def test_exceptions_are_reported_with_a_hint(capsys):
 
 
 def test_boolean_mask_hint(capsys):
+    def negated_mask(query, key, value, mask=None):
+        scores = _scores(query, key)
+        if mask is not None:
+            scores = scores - 1e9 * (1 + -mask)  # fails on a boolean tensor, on every backend
+        return ops.matmul(ops.softmax(scores, axis=-1), value)
+
+    hint = "The mask is boolean (True = may attend)"
+    assert check.self_attention(negated_mask) is False
+    out = _printed(capsys)
+    assert out.count("[PASS]") == 4 and out.count("[FAIL]") == 3 and hint in out
+
     def float_mask_arithmetic(query, key, value, mask=None):
         scores = _scores(query, key)
         if mask is not None:
-            scores = scores + (1 - mask) * -1e9  # fails on a boolean tensor
+            scores = scores + (1 - mask) * -1e9  # fails on TensorFlow and PyTorch
         return ops.matmul(ops.softmax(scores, axis=-1), value)
 
-    assert check.self_attention(float_mask_arithmetic) is False
+    assert check.self_attention(float_mask_arithmetic) is not BOOLEAN_ARITHMETIC_RAISES
     out = _printed(capsys)
-    assert out.count("[PASS]") == 4 and "The mask is boolean (True = may attend)" in out
+    if BOOLEAN_ARITHMETIC_RAISES:
+        assert out.count("[PASS]") == 4 and hint in out
+    else:  # JAX: the same arithmetic on booleans is defined, and right
+        assert out.count("[PASS]") == 7 and "[FAIL]" not in out
 
 
 def test_wrong_weights_are_reported(capsys):
@@ -396,6 +415,8 @@ def test_multi_head_bad_input_raises_type_error():
 
 
 # ---------------------------------------------------------------- sentence embeddings
+# The learner functions multiply with `ops.multiply`: in the check's NumPy case,
+# `array * tensor` (the NumPy array first) raises a TypeError on PyTorch.
 
 
 def _mask(padding_mask, x):
@@ -408,7 +429,7 @@ def _l2(v, axis=-1):
 
 def pooling_correct(token_embeddings, padding_mask):
     mask = _mask(padding_mask, token_embeddings)
-    mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+    mean = ops.sum(ops.multiply(token_embeddings, mask), axis=1) / ops.sum(mask, axis=1)
     return _l2(mean)
 
 
@@ -424,12 +445,16 @@ def pooling_keras_hub(token_embeddings, padding_mask):
     import keras_hub
 
     embedder = keras_hub.models.BertTextEmbedder
+    # It takes tensors: on PyTorch, its `token_embeddings * mask` raises for a NumPy array.
+    token_embeddings = ops.convert_to_tensor(token_embeddings)
     return embedder._l2_normalize(embedder._mean_pooling(token_embeddings, padding_mask))
 
 
 def pooling_sum_normalised(token_embeddings, padding_mask):
     """Sum, not mean, but normalised: the same unit vectors, so it passes."""
-    return _l2(ops.sum(token_embeddings * _mask(padding_mask, token_embeddings), axis=1))
+    return _l2(
+        ops.sum(ops.multiply(token_embeddings, _mask(padding_mask, token_embeddings)), axis=1)
+    )
 
 
 def pooling_plain_mean(token_embeddings, padding_mask):
@@ -438,7 +463,7 @@ def pooling_plain_mean(token_embeddings, padding_mask):
 
 def pooling_not_normalised(token_embeddings, padding_mask):
     mask = _mask(padding_mask, token_embeddings)
-    return ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+    return ops.sum(ops.multiply(token_embeddings, mask), axis=1) / ops.sum(mask, axis=1)
 
 
 def pooling_first_token(token_embeddings, padding_mask):
@@ -446,7 +471,7 @@ def pooling_first_token(token_embeddings, padding_mask):
 
 
 def pooling_sum_not_normalised(token_embeddings, padding_mask):
-    return ops.sum(token_embeddings * _mask(padding_mask, token_embeddings), axis=1)
+    return ops.sum(ops.multiply(token_embeddings, _mask(padding_mask, token_embeddings)), axis=1)
 
 
 def pooling_max(token_embeddings, padding_mask):
@@ -457,24 +482,24 @@ def pooling_max(token_embeddings, padding_mask):
 def pooling_normalised_first(token_embeddings, padding_mask):
     x = _l2(token_embeddings)
     mask = _mask(padding_mask, x)
-    return ops.sum(x * mask, axis=1) / ops.sum(mask, axis=1)
+    return ops.sum(ops.multiply(x, mask), axis=1) / ops.sum(mask, axis=1)
 
 
 def pooling_norm_over_batch(token_embeddings, padding_mask):
     mask = _mask(padding_mask, token_embeddings)
-    mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+    mean = ops.sum(ops.multiply(token_embeddings, mask), axis=1) / ops.sum(mask, axis=1)
     return _l2(mean, axis=0)
 
 
 def pooling_norm_whole_batch(token_embeddings, padding_mask):
     mask = _mask(padding_mask, token_embeddings)
-    mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+    mean = ops.sum(ops.multiply(token_embeddings, mask), axis=1) / ops.sum(mask, axis=1)
     return mean / ops.sqrt(ops.sum(mean * mean))
 
 
 def pooling_mask_inverted(token_embeddings, padding_mask):
     mask = 1.0 - _mask(padding_mask, token_embeddings)
-    mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+    mean = ops.sum(ops.multiply(token_embeddings, mask), axis=1) / ops.sum(mask, axis=1)
     return _l2(mean)
 
 
@@ -485,7 +510,7 @@ def pooling_wrong_axis(token_embeddings, padding_mask):
 
 def pooling_keepdims(token_embeddings, padding_mask):
     mask = _mask(padding_mask, token_embeddings)
-    mean = ops.sum(token_embeddings * mask, axis=1, keepdims=True) / ops.sum(
+    mean = ops.sum(ops.multiply(token_embeddings, mask), axis=1, keepdims=True) / ops.sum(
         mask, axis=1, keepdims=True
     )
     return _l2(mean)
@@ -598,13 +623,39 @@ def test_pooling_exceptions_are_reported_with_a_hint(capsys):
     assert "expand the mask to (batch, T, 1)" in out
 
     def float_only(token_embeddings, padding_mask):
-        mask = (1.0 - padding_mask)[..., None]  # fails on a boolean tensor
+        mask = (1.0 + -padding_mask)[..., None]  # fails on a boolean tensor, on every backend
         return pooling_correct(token_embeddings, 1.0 - mask[..., 0])
 
     assert check.sentence_embeddings(float_only) is False
     out = _printed(capsys)
     assert "[PASS] case 1" in out and "[PASS] case 2" in out
     assert "The mask is boolean here" in out and "ops.cast(padding_mask" in out
+
+    def float_arithmetic(token_embeddings, padding_mask):
+        mask = (1.0 - padding_mask)[..., None]  # fails on TensorFlow and PyTorch
+        return pooling_correct(token_embeddings, 1.0 - mask[..., 0])
+
+    assert check.sentence_embeddings(float_arithmetic) is not BOOLEAN_ARITHMETIC_RAISES
+    out = _printed(capsys)
+    assert ("The mask is boolean here" in out) is BOOLEAN_ARITHMETIC_RAISES
+    assert ("[FAIL]" in out) is BOOLEAN_ARITHMETIC_RAISES
+
+
+def test_pooling_with_an_array_first_operator(capsys):
+    """`array * tensor` works on TensorFlow and JAX; PyTorch raises, and the check says why."""
+
+    def operator_first(token_embeddings, padding_mask):
+        mask = _mask(padding_mask, token_embeddings)
+        return _l2(ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1))
+
+    on_torch = keras.backend.backend() == "torch"
+    assert check.sentence_embeddings(operator_first) is not on_torch
+    out = _printed(capsys)
+    if on_torch:  # only case 6 passes NumPy arrays
+        assert out.count("[FAIL]") == 1 and "[FAIL] case 6: NumPy arrays" in out
+        assert "PyTorch does not take `array * tensor`" in out and "ops.multiply" in out
+    else:
+        assert "All 7 cases pass" in out
 
 
 def test_pooling_quiet_mode_prints_nothing(capsys):

@@ -5,7 +5,8 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from backend_utils import value_and_gradient
+from keras import ops
 
 from dl4keras import dann
 from dl4keras.dann import DANN, DANNSchedule, GradientReversal, dann_inputs, dann_lambda
@@ -36,8 +37,51 @@ def domains(n=32, seed=0):
 
 
 def tiny_dann(seed=0, **kwargs):
-    keras.utils.set_random_seed(seed)
-    return DANN(features(), num_classes=2, domain_units=(8,), **kwargs)
+    """A built DANN whose weights come from NumPy: the same numbers on every backend."""
+    model = DANN(features(), num_classes=2, domain_units=(8,), **kwargs)
+    model.build(((None, SIZE, SIZE, 3), (None, SIZE, SIZE, 3)))
+    rng = np.random.default_rng(seed)
+    for weight in model.trainable_weights:
+        shape = tuple(weight.shape)
+        if len(shape) < 2:  # biases
+            weight.assign(np.zeros(shape))
+            continue
+        receptive = math.prod(shape[:-2])
+        limit = math.sqrt(6 / (receptive * (shape[-2] + shape[-1])))  # Glorot uniform
+        weight.assign(rng.uniform(-limit, limit, shape))
+    return model
+
+
+def loss_and_variable_gradients(loss_fn, variables):
+    """`loss_fn()` and its gradients with respect to Keras `variables`, as NumPy.
+
+    TensorFlow: a gradient tape; JAX: `jax.value_and_grad` of the variables' values
+    swapped in with a `keras.StatelessScope`; PyTorch: `torch.autograd.grad` on the
+    variables' tensors.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        grads = tape.gradient(loss, variables)
+    elif backend == "jax":
+        import jax
+
+        def stateless_loss(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return loss_fn()
+
+        loss, grads = jax.value_and_grad(stateless_loss)([v.value for v in variables])
+    elif backend == "torch":
+        import torch
+
+        loss = loss_fn()
+        grads = torch.autograd.grad(loss, [v.value for v in variables])
+    else:  # pragma: no cover
+        raise ValueError(f"unknown Keras backend {backend!r}")
+    return ops.convert_to_numpy(loss), [ops.convert_to_numpy(g) for g in grads]
 
 
 # ------------------------------------------------------------------ schedule
@@ -61,25 +105,19 @@ def test_dann_lambda_is_the_paper_formula():
 @pytest.mark.parametrize("lambda_", [0.7, 0.0, 2.5])
 def test_gradient_reversal_is_identity_forward_and_negates_gradient(lambda_):
     layer = GradientReversal(lambda_=lambda_)
-    x = tf.constant(np.random.default_rng(0).normal(size=(3, 5)).astype("float32"))
-    upstream = tf.constant(np.random.default_rng(1).normal(size=(3, 5)).astype("float32"))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = layer(x)
-        loss = tf.reduce_sum(y * upstream)
-    np.testing.assert_array_equal(y.numpy(), x.numpy())
-    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), -lambda_ * upstream.numpy())
+    x = np.random.default_rng(0).normal(size=(3, 5)).astype("float32")
+    upstream = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(x)), x)
+    _, (grad,) = value_and_gradient(lambda t: ops.sum(ops.multiply(layer(t), upstream)), x)
+    np.testing.assert_allclose(grad, -lambda_ * upstream, rtol=1e-6)
 
 
 def test_gradient_reversal_lambda_is_a_settable_variable():
     layer = GradientReversal(lambda_=1.0)
     assert not layer.trainable_weights and len(layer.non_trainable_weights) == 1
     layer.lambda_.assign(0.25)
-    x = tf.ones((2, 2))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        loss = tf.reduce_sum(layer(x))
-    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), -0.25)
+    _, (grad,) = value_and_gradient(lambda t: ops.sum(layer(t)), np.ones((2, 2)))
+    np.testing.assert_allclose(grad, -0.25)
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
@@ -115,10 +153,13 @@ def test_gradient_reversal_bad_lambda(bad):
 # --------------------------------------------------------------- the model
 
 
-def test_dann_trains_with_the_schedule_and_logs_domain_accuracy():
+@pytest.mark.parametrize("run_eagerly", [True, False])
+def test_dann_trains_with_the_schedule_and_logs_domain_accuracy(run_eagerly):
+    """The schedule's values reach every step, also in a compiled step (on JAX, in the
+    middle of an epoch the variables live outside the model: the callback syncs them)."""
     x_source, y_source, x_target = domains()
     model = tiny_dann()
-    model.compile(keras.optimizers.Adam(1e-2), run_eagerly=True)
+    model.compile(keras.optimizers.Adam(1e-2), run_eagerly=run_eagerly)
     schedule = DANNSchedule(anneal_lr=True)
     history = model.fit(
         *dann_inputs(x_source, y_source, x_target, seed=0),
@@ -138,9 +179,9 @@ def test_dann_trains_with_the_schedule_and_logs_domain_accuracy():
     # One input: the classifier alone.
     result = model.evaluate(x_source, y_source, verbose=0, return_dict=True)
     assert set(result) == {"loss", "label_loss", "accuracy"}
-    logits = model(x_target[:3])
+    logits = ops.convert_to_numpy(model(x_target[:3]))
     assert logits.shape == (3, 2)
-    np.testing.assert_allclose(model.classifier(x_target[:3]), logits)
+    np.testing.assert_allclose(ops.convert_to_numpy(model.classifier(x_target[:3])), logits)
 
 
 def test_reversed_domain_gradient_reaches_the_feature_extractor():
@@ -152,20 +193,23 @@ def test_reversed_domain_gradient_reaches_the_feature_extractor():
 
     def gradients(lambda_):
         model.gradient_reversal.lambda_.assign(lambda_)
-        with tf.GradientTape() as tape:
-            y_pred = model((x_source, x_target), training=True)
-            loss = model.compute_loss(y=y_source, y_pred=y_pred)
-        return tape.gradient(loss, weights)
 
-    # The domain loss of the features, computed by hand without any reversal.
-    with tf.GradientTape() as tape:
+        def loss():
+            y_pred = model((x_source, x_target), training=True)
+            return model.compute_loss(y=y_source, y_pred=y_pred)
+
+        return loss_and_variable_gradients(loss, weights)[1]
+
+    # The domain loss of the features, computed by hand without any reversal:
+    # binary cross-entropy from logits z, max(z, 0) - z * t + log(1 + exp(-|z|)).
+    is_target = np.r_[np.zeros(8), np.ones(8)].astype("float32")
+
+    def domain_loss():
         feats = model.feature_extractor(np.concatenate([x_source, x_target]))
-        logits = model.domain_head(feats)[:, 0]
-        is_target = np.r_[np.zeros(8), np.ones(8)].astype("float32")
-        domain_loss = tf.reduce_mean(
-            tf.nn.sigmoid_cross_entropy_with_logits(labels=is_target, logits=logits)
-        )
-    domain_grads = tape.gradient(domain_loss, weights)
+        z = model.domain_head(feats)[:, 0]
+        return ops.mean(ops.relu(z) - ops.multiply(z, is_target) + ops.log1p(ops.exp(-ops.abs(z))))
+
+    _, domain_grads = loss_and_variable_gradients(domain_loss, weights)
     for g1, g0, gd in zip(gradients(1.0), gradients(0.0), domain_grads):
         np.testing.assert_allclose(g1 - g0, -gd, atol=1e-6)
 
@@ -193,7 +237,9 @@ def test_dann_saves_and_loads(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "dann.keras", safe_mode=True)
     assert isinstance(loaded, DANN) and loaded.compiled
     assert (loaded.num_classes, loaded.label_units, loaded.domain_weight) == (2, (4,), 0.5)
-    np.testing.assert_allclose(loaded(x_target), model(x_target), atol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded(x_target)), ops.convert_to_numpy(model(x_target)), atol=1e-6
+    )
     assert float(loaded.gradient_reversal.lambda_.numpy()) == pytest.approx(0.3)
 
 

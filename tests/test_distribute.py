@@ -1,10 +1,17 @@
-"""Tests for dl4keras.training.distribute.
+"""Tests for dl4keras.training.distribute, and data parallelism on JAX.
 
 Logical CPU devices can only be configured before TensorFlow's first
 operation, so everything that needs 2 replicas runs in one fresh Python
 process (the script below), which prints its measurements as JSON; the
 tests read them. The script compares each technique under
 `MirroredStrategy` on 2 logical CPUs with the same training on one device.
+Those tests check TensorFlow-only code (`tf.distribute`) and are marked
+`tensorflow_only`; on JAX and PyTorch, the test of that code is the clear
+error it raises there.
+
+`keras.distribution.DataParallel` on JAX, the equivalent the error points
+at, gets the same check in a fresh JAX process with 2 CPU devices (from any
+session: it sets its own backend).
 """
 
 import json
@@ -235,12 +242,14 @@ def measured(tmp_path_factory):
 # ---------------------------------------------------------------- 2 logical CPUs
 
 
+@pytest.mark.tensorflow_only
 def test_mirrored_strategy_runs_on_two_logical_cpus(measured):
     assert measured["replicas"] == 2
     assert len(measured["devices"]) == 2
     assert all("CPU" in device for device in measured["devices"])
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_two_replicas_equal_one_device_on_the_global_batch(measured, optimizer):
     result = measured[f"equal_{optimizer}"]
@@ -249,6 +258,7 @@ def test_two_replicas_equal_one_device_on_the_global_batch(measured, optimizer):
     assert result["max_diff"] <= 1e-5, result
 
 
+@pytest.mark.tensorflow_only
 def test_learning_rate_schedules_combine(measured):
     works, _ = distribute.compatibility()["learning-rate schedules"]
     result = measured["schedules"]
@@ -258,6 +268,7 @@ def test_learning_rate_schedules_combine(measured):
     assert result["lr"] == pytest.approx(0.2 * 0.5 * (1 + math.cos(math.pi * 6 / 10)), rel=1e-5)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_combines(measured, policy):
     works, _ = distribute.compatibility()["mixed precision"]
@@ -270,6 +281,7 @@ def test_mixed_precision_combines(measured, policy):
     assert result["max_diff"] <= 5e-3, result
 
 
+@pytest.mark.tensorflow_only
 def test_dynamic_loss_scaling_skips_different_steps_on_replicas(measured):
     # Each replica's loss is 1/2 of the one-device loss (Keras scales it for the
     # all-reduce sum), so the scaled float16 gradients overflow on one device and
@@ -279,6 +291,7 @@ def test_dynamic_loss_scaling_skips_different_steps_on_replicas(measured):
     assert measured["default_scale"]["loss_one"][0] > measured["default_scale"]["loss_two"][0]
 
 
+@pytest.mark.tensorflow_only
 def test_ema_combines(measured):
     works, _ = distribute.compatibility()["EMA"]
     result = measured["ema"]
@@ -286,6 +299,7 @@ def test_ema_combines(measured):
     assert result["differs_from_plain"] > 1e-3  # the EMA weights are not the raw ones
 
 
+@pytest.mark.tensorflow_only
 def test_callbacks_combine(measured):
     works, _ = distribute.compatibility()["callbacks"]
     result = measured["callbacks"]
@@ -295,6 +309,7 @@ def test_callbacks_combine(measured):
     assert result["checkpoint_diff"] == 0.0  # ModelCheckpoint saved the final weights
 
 
+@pytest.mark.tensorflow_only
 def test_gradient_accumulation_in_fit_fails_under_mirrored_strategy(measured):
     works, note = distribute.compatibility()["gradient accumulation in fit"]
     assert not works and "keras#20582" in note
@@ -302,6 +317,7 @@ def test_gradient_accumulation_in_fit_fails_under_mirrored_strategy(measured):
     assert kind == "RuntimeError" and "merge_call" in message
 
 
+@pytest.mark.tensorflow_only
 def test_the_guard_raises_a_clear_error_first(measured):
     kind, message = measured["guard"]
     assert kind == "ValueError"
@@ -314,6 +330,7 @@ def test_the_guard_raises_a_clear_error_first(measured):
     assert measured["guard_no_strategy"] is None
 
 
+@pytest.mark.tensorflow_only
 def test_mirrored_strategy_again_and_too_many_devices(measured):
     assert measured["again"] == 2
     kind, message = measured["too_many"]
@@ -321,23 +338,160 @@ def test_mirrored_strategy_again_and_too_many_devices(measured):
     assert "already initialised with 2" in message and "fresh Python process" in message
 
 
+# ---------------------------------------------------------------- JAX: keras.distribution
+
+JAX_SCRIPT = textwrap.dedent(
+    '''
+    import json
+    import os
+
+    os.environ["KERAS_BACKEND"] = "jax"
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # before JAX starts
+    import contextlib
+
+    import jax
+    import keras
+    import numpy as np
+
+    from dl4keras.training import distribute
+
+    # Tutorial 06's scaling-out demo: the same data, model and training.
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(256, 16)).astype("float32"), rng.integers(0, 4, 256)
+
+
+    LAYOUTS = []
+    """[devices, shape of one device's slice of a batch of 64], each time JAX compiles."""
+
+
+    class Probe(keras.layers.Layer):
+        """No weights, output = input; records how the batch is laid out over devices."""
+
+        def call(self, inputs):
+            jax.debug.inspect_array_sharding(inputs, callback=lambda sharding: LAYOUTS.append(
+                [len(sharding.device_set), list(sharding.shard_shape((64, 16)))]))
+            return inputs
+
+
+    def trained(distribution=None):
+        keras.utils.set_random_seed(0)
+        LAYOUTS.clear()
+        with distribution.scope() if distribution else contextlib.nullcontext():
+            model = keras.Sequential([keras.Input((16,)), Probe(),
+                                      keras.layers.Dense(32, activation="relu"),
+                                      keras.layers.Dense(4)])
+            initial = model.get_weights()
+            model.compile(keras.optimizers.SGD(0.1),
+                          keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            history = model.fit(x, y, batch_size=64, epochs=3, shuffle=False, verbose=0)
+        weights = model.get_weights()
+        return {
+            "weights": weights,
+            "moved": max(float(np.abs(a - b).max()) for a, b in zip(initial, weights)),
+            "iterations": int(model.optimizer.iterations),
+            "loss": history.history["loss"],
+            "weight_devices": len(model.layers[1].kernel.value.sharding.device_set),
+            "batch_layouts": list(LAYOUTS),
+        }
+
+
+    devices = keras.distribution.list_devices("cpu")
+    data_parallel = keras.distribution.DataParallel(devices=devices)
+    one, two = trained(), trained(data_parallel)
+    out = {
+        "backend": keras.backend.backend(),
+        "devices": devices,
+        "per_device": distribute.per_replica_batch_size(64, len(devices)),
+        "max_diff": max(
+            float(np.abs(a - b).max()) for a, b in zip(one.pop("weights"), two.pop("weights"))
+        ),
+        "one": one,
+        "two": two,
+    }
+    print("RESULT" + json.dumps(out))
+    '''
+)
+
+
+def test_data_parallel_on_jax_equals_one_device(tmp_path):
+    """keras.distribution.DataParallel on 2 CPU devices trains as one device does.
+
+    Tutorial 06's scaling-out training (global batch 64, SGD, 3 epochs) in a fresh
+    JAX process, once on one device and once split over 2; a probe layer records
+    the layout of the batch inside the compiled train step.
+    """
+    script = tmp_path / "jax_data_parallel.py"
+    script.write_text(JAX_SCRIPT)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("XLA_FLAGS", None)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, env=env
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-5000:]
+    result = json.loads(lines[-1][len("RESULT") :])
+    one, two = result["one"], result["two"]
+    assert result["backend"] == "jax"
+    assert result["devices"] == ["cpu:0", "cpu:1"]
+    assert result["per_device"] == 32
+    # One device: the whole batch of 64 on it. DataParallel: the weights on both
+    # devices (replicated), each device computes 32 of the 64 examples.
+    assert one["weight_devices"] == 1 and one["batch_layouts"] == [[1, [64, 16]]]
+    assert two["weight_devices"] == 2 and two["batch_layouts"] == [[2, [32, 16]]]
+    assert one["iterations"] == two["iterations"] == 12  # 3 epochs x 256 / 64
+    assert one["moved"] > 1e-2  # the weights really trained
+    assert two["loss"] == pytest.approx(one["loss"], abs=1e-5)
+    assert result["max_diff"] <= 1e-5, result  # measured: 6e-8 (jax 0.10.2, Keras 3.15.1)
+
+
 # ---------------------------------------------------------------- in this process
 
 
-def test_other_backends_get_a_clear_message(monkeypatch):
-    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+def _assert_clear_backend_errors(backend, model):
+    """`mirrored_strategy` and `check_data_parallel` raise naming `backend` and its equivalent."""
     for call in (
         lambda: distribute.mirrored_strategy(),
+        lambda: distribute.mirrored_strategy(2, device_type="CPU"),
         lambda: distribute.check_data_parallel(model),
     ):
         with pytest.raises(RuntimeError) as info:
             call()
         message = str(info.value)
-        assert "TensorFlow backend" in message and "'jax'" in message
+        assert "needs the TensorFlow backend" in message
+        assert f"the Keras backend is {backend!r}" in message
         assert "keras.distribution.DataParallel" in message
-    # the arithmetic needs no TensorFlow
+        assert 'KERAS_BACKEND="tensorflow"' in message
+        if backend == "jax":
+            assert "xla_force_host_platform_device_count" in message
+        else:
+            assert "torch.nn.parallel.DistributedDataParallel" in message
+    # the arithmetic and the table need no TensorFlow
     assert distribute.global_batch_size(8, 2) == 16
+    assert distribute.per_replica_batch_size(16, 2) == 8
+    assert not distribute.compatibility()["gradient accumulation in fit"][0]
+
+
+def _accumulating_model():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(gradient_accumulation_steps=4), "mse")
+    return model
+
+
+@pytest.mark.parametrize("other", ["jax", "torch"])
+def test_other_backends_get_a_clear_message(monkeypatch, other):
+    """The message of each other backend, checked from any session."""
+    model = _accumulating_model()
+    monkeypatch.setattr(keras.backend, "backend", lambda: other)
+    _assert_clear_backend_errors(other, model)
+
+
+def test_the_tensorflow_only_functions_on_this_backend(backend):
+    """On TensorFlow the guard runs (no strategy: nothing to refuse); elsewhere, a clear error."""
+    model = _accumulating_model()
+    if backend == "tensorflow":
+        assert distribute.check_data_parallel(model) is None
+    else:
+        _assert_clear_backend_errors(backend, model)
 
 
 def test_batch_size_rules():
@@ -367,9 +521,3 @@ def test_batch_size_rules():
 def test_bad_arguments_name_the_argument(call, argument):
     with pytest.raises(ValueError, match=f"argument `{argument}`"):
         call()
-
-
-def test_no_guard_without_a_strategy():
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(keras.optimizers.SGD(gradient_accumulation_steps=4), "mse")
-    assert distribute.check_data_parallel(model) is None

@@ -265,7 +265,22 @@ def test_snapshots_are_copies_not_views_of_the_model_weights():
     np.testing.assert_array_equal(snapshot.snapshots[0][0], kept)
 
 
-@pytest.mark.parametrize(("first", "t_mul"), [(3, 2.0), (4, 1.5), (2, 1.0)])
+TORCH_LOG_ROUNDING = pytest.mark.xfail(
+    keras.backend.backend() == "torch",
+    strict=True,
+    reason=(
+        "Keras 3.15 on PyTorch: CosineDecayRestarts finds the cycle of a step with "
+        "floor(log(1 + 2.5 * 0.5) / log(1.5)) in float32, which torch rounds to "
+        "1.9999999 (TensorFlow and JAX: 2.0), so at step 10 the schedule is still at "
+        "the end of cycle 2 (learning rate 0) and restarts one step late, at 11"
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("first", "t_mul"),
+    [(3, 2.0), pytest.param(4, 1.5, marks=TORCH_LOG_ROUNDING), (2, 1.0)],
+)
 def test_cycle_ends_are_the_restarts_of_the_keras_schedule(first, t_mul):
     schedule = keras.optimizers.schedules.CosineDecayRestarts(1.0, first, t_mul=t_mul)
     snapshot = SnapshotEnsemble(schedule)

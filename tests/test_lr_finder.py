@@ -376,7 +376,7 @@ def test_find_learning_rate_needs_a_compiled_model_and_no_epochs():
 
 
 def test_find_learning_rate_takes_a_dataset_and_more_callbacks():
-    import tensorflow as tf  # tf.data input: TensorFlow only by nature
+    import tensorflow as tf  # Keras fits a tf.data.Dataset on every backend
 
     x, y = regression(n=64)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # 4 batches per epoch

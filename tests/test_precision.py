@@ -5,7 +5,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from backend_utils import value_and_gradient
 
 from dl4keras.training import precision as mp
 
@@ -101,35 +101,56 @@ def _float16_gradient(optimizer=None):
     A `mixed_float16` Dense layer (float32 kernel, float16 compute) sees inputs
     of 1e-4 and its output is weighted by 1e-4, so d loss / d kernel = 1e-8:
     below float16's smallest subnormal (6e-8). With `optimizer`, the loss is
-    scaled with `optimizer.scale_loss` before the gradient is taken.
+    scaled with `optimizer.scale_loss` before the gradient is taken. The
+    gradient is the backend's own (TensorFlow, JAX or PyTorch autodiff), taken
+    through `stateless_call` of a model around the layer (the model calls the
+    layer, which casts its float32 kernel and inputs to float16).
     """
     layer = keras.layers.Dense(1, use_bias=False, dtype="mixed_float16")
-    x = tf.fill((1, 64), 1e-4)
-    layer.build(x.shape)
-    with tf.GradientTape() as tape:
-        y = layer(x)
-        assert y.dtype == tf.float16
-        loss = tf.reduce_sum(y * tf.constant(1e-4, tf.float16))
+    model = keras.Sequential([keras.Input((64,)), layer])
+    x = keras.ops.full((1, 64), 1e-4)
+    if optimizer is not None:
+        optimizer.build([layer.kernel])  # its loss scale exists before JAX traces `loss_of`
+
+    def loss_of(kernel):
+        y, _ = model.stateless_call([kernel], [], x)
+        assert keras.backend.standardize_dtype(y.dtype) == "float16"
+        loss = keras.ops.sum(y * keras.ops.convert_to_tensor(1e-4, "float16"))
         if optimizer is not None:
             loss = optimizer.scale_loss(loss)
-    (gradient,) = tape.gradient(loss, [layer.kernel.value])
+        return loss
+
+    _, (gradient,) = value_and_gradient(loss_of, keras.ops.convert_to_numpy(layer.kernel))
     return layer, gradient
 
 
 def test_a_float16_gradient_underflows_to_zero_without_loss_scaling():
     _, gradient = _float16_gradient()
-    assert not np.any(gradient.numpy())  # every one of the 64 gradients is 0
+    assert gradient.shape == (64, 1)
+    assert not np.any(gradient)  # every one of the 64 gradients is 0
 
 
 def test_loss_scale_optimizer_keeps_the_float16_gradient():
     optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(1000.0))
     layer, scaled = _float16_gradient(optimizer)
     scale = optimizer.initial_scale  # 2**15
-    unscaled = scaled.numpy() / scale
+    unscaled = scaled / scale
     np.testing.assert_allclose(unscaled, 1e-8, rtol=2e-3)  # float16's own rounding
-    before = layer.kernel.numpy()
-    optimizer.apply([scaled], [layer.kernel])  # unscales, then steps the inner SGD
-    np.testing.assert_allclose(before - layer.kernel.numpy(), 1000.0 * 1e-8, rtol=2e-3)
+    before = keras.ops.convert_to_numpy(layer.kernel)
+    gradients = [keras.ops.convert_to_tensor(scaled)]
+    # Unscales, then steps the inner SGD.
+    if keras.backend.backend() == "jax":
+        # Keras 3.15 bug: on JAX, the stateful `LossScaleOptimizer.apply` fails outside a
+        # jitted step (UnexpectedTracerError: it assigns variables inside the branches of
+        # `ops.cond`, which JAX traces). JAX's trainer calls `stateless_apply`; so do we.
+        (after,), _ = optimizer.stateless_apply(
+            [v.value for v in optimizer.variables], gradients, [layer.kernel.value]
+        )
+        after = keras.ops.convert_to_numpy(after)
+    else:
+        optimizer.apply(gradients, [layer.kernel])
+        after = keras.ops.convert_to_numpy(layer.kernel)
+    np.testing.assert_allclose(before - after, 1000.0 * 1e-8, rtol=2e-3)
 
 
 # ---------------------------------------------------------------- check_mixed_precision
@@ -263,18 +284,23 @@ def test_float_formats_match_the_ieee_values():
 def test_float_formats_agree_with_the_arrays_keras_computes_in():
     ops = keras.ops
 
+    def read(tensor):
+        """A float32, float16 or bfloat16 value, exactly, as a Python float.
+
+        Through float32, which holds all three exactly (not float64: JAX has none by default).
+        """
+        return float(ops.convert_to_numpy(ops.cast(tensor, "float32")))
+
     def computed(dtype, value):
         """`1 + value` computed in `dtype` by the backend, read back exactly."""
         total = ops.add(ops.ones((), dtype=dtype), ops.cast(value, dtype))
         assert keras.backend.standardize_dtype(total.dtype) == dtype
-        return float(ops.convert_to_numpy(ops.cast(total, "float64")))
+        return read(total)
 
     for row in mp.float_formats():
         eps = row["eps"]
         assert computed(row["name"], eps) == 1 + eps  # the next number after 1
         assert computed(row["name"], eps / 4) == 1.0  # rounds back to 1
-        big = ops.cast(ops.convert_to_tensor(row["max"], "float64"), row["name"])
-        assert np.isfinite(float(ops.convert_to_numpy(ops.cast(big, "float64"))))
-        assert not np.isfinite(
-            float(ops.convert_to_numpy(ops.cast(ops.multiply(big, 2), "float64")))
-        )
+        big = ops.convert_to_tensor(row["max"], row["name"])  # exact in its own format
+        assert read(big) == row["max"]
+        assert not np.isfinite(read(ops.multiply(big, ops.cast(2, row["name"]))))

@@ -108,7 +108,7 @@ SAVE = textwrap.dedent(
     for name, build in sorted(builders.items()):
         model, shape = build()
         x = shape if isinstance(shape, np.ndarray) else rng.normal(size=shape).astype("float32")
-        y = np.asarray(model(x, training=False))
+        y = keras.ops.convert_to_numpy(model(x, training=False))  # torch: no np.asarray
         np.save(f"{out}/{name}.x.npy", x)
         np.save(f"{out}/{name}.y.npy", y)
         model.save(f"{out}/{name}.keras")
@@ -129,7 +129,7 @@ LOAD = textwrap.dedent(
     for name in json.loads(sys.argv[2]):
         model = keras.models.load_model(f"{out}/{name}.keras", safe_mode=True)
         x, y = np.load(f"{out}/{name}.x.npy"), np.load(f"{out}/{name}.y.npy")
-        got = np.asarray(model(x, training=False))
+        got = keras.ops.convert_to_numpy(model(x, training=False))
         optimizer = getattr(model, "optimizer", None)
         optimizer = type(optimizer).__name__ if optimizer is not None else None
         report[name] = [type(model).__name__, float(np.max(np.abs(got - y))), optimizer]

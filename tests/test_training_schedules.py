@@ -80,7 +80,10 @@ def test_one_cycle_endpoints_and_peak():
 
 def test_one_cycle_takes_a_scalar_tensor_step_and_returns_float32():
     schedule = OneCycle(0.1, total_steps=10)
-    for step in (keras.ops.convert_to_tensor(4, "int64"), keras.Variable(4, dtype="int64")):
+    # The step as an optimizer gives it: a non-trainable integer variable (on PyTorch,
+    # Keras 3.15 cannot make a trainable integer one: torch refuses gradients for it).
+    counter = keras.Variable(4, dtype="int64", trainable=False)
+    for step in (keras.ops.convert_to_tensor(4, "int64"), counter):
         value = schedule(step)
         assert keras.backend.standardize_dtype(value.dtype) == "float32"
         assert float(value) == pytest.approx(torch_one_cycle(4, 0.1, 10), rel=1e-6)
@@ -275,12 +278,15 @@ def _learning_rates_of_updates(schedule, k, updates=2):
     )
     model.compile(keras.optimizers.SGD(schedule, gradient_accumulation_steps=k), "mse")
     kernels = []
-    record = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: kernels.append(
-            float(model.layers[0].kernel.numpy()[0, 0])
-        )
-    )
-    model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=[record])
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            # Through `self.model`: on JAX, that puts the training state back into the
+            # model's variables (mid-epoch they are not up to date otherwise).
+            kernel = self.model.layers[0].kernel
+            kernels.append(float(keras.ops.convert_to_numpy(kernel)[0, 0]))
+
+    model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=[Record()])
     rates, w = [], 1.0
     for n in range(updates):
         micro = slice(n * k, (n + 1) * k)

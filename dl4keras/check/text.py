@@ -167,7 +167,9 @@ def _check_pooling_signature(fn):
 
 def _pooling_error_hint(error, mask, as_numpy):
     text = str(error).lower()
-    if "broadcast" in text or "incompatible shapes" in text:
+    # TensorFlow and JAX speak of broadcasting or incompatible shapes; PyTorch of
+    # "the size of tensor a (8) must match the size of tensor b (4)".
+    if any(s in text for s in ("broadcast", "incompatible shapes", "must match the size")):
         return (
             " The mask is (batch, T) and the embeddings (batch, T, d): expand the mask to "
             "(batch, T, 1) with ops.expand_dims(padding_mask, -1) before multiplying."
@@ -176,6 +178,12 @@ def _pooling_error_hint(error, mask, as_numpy):
         return (
             " The mask is boolean here, as KerasHub's preprocessors give it: cast it first, "
             "ops.cast(padding_mask, token_embeddings.dtype)."
+        )
+    if as_numpy and "unsupported operand" in text and "ndarray" in text:
+        return (
+            " Here the inputs are NumPy arrays, and PyTorch does not take `array * tensor` "
+            "with the array first: use ops.multiply(token_embeddings, mask), or convert "
+            "the inputs first with ops.convert_to_tensor."
         )
     if as_numpy:
         return (
@@ -243,7 +251,8 @@ def sentence_embeddings(fn, seed=0, atol=1e-4, verbose=True):
         >>> from dl4keras import check
         >>> def sentence_embedding(token_embeddings, padding_mask):
         ...     mask = ops.cast(padding_mask, token_embeddings.dtype)[:, :, None]
-        ...     mean = ops.sum(token_embeddings * mask, axis=1) / ops.sum(mask, axis=1)
+        ...     # ops.multiply, not `*`: PyTorch refuses `numpy_array * tensor`
+        ...     mean = ops.sum(ops.multiply(token_embeddings, mask), axis=1) / ops.sum(mask, axis=1)
         ...     return mean / ops.norm(mean, axis=-1, keepdims=True)
         >>> check.sentence_embeddings(sentence_embedding)  # doctest: +ELLIPSIS
         Checking sentence_embedding(token_embeddings, padding_mask) against ...

@@ -30,10 +30,13 @@ What it adds, one module per concept:
   (`check_mixed_precision`) and the float formats side by side
   (`float_formats`);
 - `distribute`: data-parallel training with `tf.distribute.MirroredStrategy`
-  (TensorFlow only; on logical CPU devices when there is no GPU), which
-  techniques combine with it (`compatibility`), a guard for gradient
+  (TensorFlow only, on logical CPU devices when there is no GPU; on JAX its
+  functions raise an error pointing at Keras's `keras.distribution.DataParallel`),
+  which techniques combine with it (`compatibility`), a guard for gradient
   accumulation, which fails there (keras#20582), and the batch-size and
-  learning-rate rules.
+  learning-rate rules (any backend).
+
+Everything else here works on TensorFlow, JAX and PyTorch.
 
 Every public name of the four modules is importable from
 `dl4keras.training` too.

@@ -1,12 +1,19 @@
 """Data-parallel training with `tf.distribute.MirroredStrategy` (TensorFlow only).
 
 **TensorFlow only, by nature.** `tf.distribute` is TensorFlow's API: the
-functions here that build or inspect a strategy need the TensorFlow backend
-of Keras and raise a `RuntimeError` on another one. On JAX, Keras's own
-`keras.distribution.DataParallel` (`keras.distribution.set_distribution`)
-does data-parallel training with `model.fit` unchanged. The batch-size and
-learning-rate rules (`global_batch_size`, `per_replica_batch_size`,
-`scaled_learning_rate`) are arithmetic and work everywhere.
+functions here that build or inspect a strategy (`mirrored_strategy`,
+`check_data_parallel`) need the TensorFlow backend of Keras and raise a
+`RuntimeError` on another one, naming the backend and its equivalent. On
+JAX, Keras's own `keras.distribution.DataParallel` does data-parallel
+training with `model.fit` unchanged: build, compile and fit inside its
+`scope()` (or after `keras.distribution.set_distribution`); on a CPU,
+`XLA_FLAGS=--xla_force_host_platform_device_count=2`, set before JAX starts,
+gives 2 devices (`tests/test_distribute.py` checks that it trains to the
+same weights as one device). On PyTorch, Keras 3.15 has no data-parallel API
+(`torch.nn.parallel.DistributedDataParallel` wraps the model). The
+batch-size and learning-rate rules (`global_batch_size`,
+`per_replica_batch_size`, `scaled_learning_rate`) and `compatibility()` are
+plain Python and work on every backend.
 
 **Data parallelism.** `MirroredStrategy` keeps one copy (replica) of the
 model on each device. `model.fit(batch_size=B)` splits every batch of `B`
@@ -49,6 +56,7 @@ Examples:
     can only use the devices TensorFlow already has, here one CPU:
 
     ```python
+    # requires: tensorflow
     import keras
     from dl4keras.training import distribute
 
@@ -116,16 +124,39 @@ _COMPATIBILITY = {
 }
 
 
+_EQUIVALENTS = {
+    "jax": (
+        "On JAX, use Keras's own data parallelism, `keras.distribution.DataParallel`: "
+        "build, compile and fit the model inside `keras.distribution.DataParallel("
+        "devices=keras.distribution.list_devices()).scope()` (or call "
+        "`keras.distribution.set_distribution(...)` first); model.fit is unchanged and "
+        "splits each batch over the devices. On a CPU, set "
+        'XLA_FLAGS="--xla_force_host_platform_device_count=2" before JAX starts for 2 devices.'
+    ),
+    "torch": (
+        "On PyTorch, Keras has no data-parallel API of its own (Keras 3.15's "
+        "`keras.distribution` has no PyTorch implementation): wrap the model in "
+        "`torch.nn.parallel.DistributedDataParallel` (the keras.io guide 'Multi-GPU "
+        "distributed training with PyTorch'), or use the JAX backend and "
+        "`keras.distribution.DataParallel`."
+    ),
+}
+"""What to use instead of `tf.distribute` on each other Keras backend."""
+
+
 def _require_tensorflow(what):
     """Imports and returns `tensorflow`, or raises a clear `RuntimeError` on another backend."""
     backend = keras.backend.backend()
     if backend != "tensorflow":
+        instead = _EQUIVALENTS.get(
+            backend,
+            "On JAX, Keras's own `keras.distribution.DataParallel` does data-parallel "
+            "training with model.fit unchanged.",
+        )
         raise RuntimeError(
-            f"{what} needs the TensorFlow backend of Keras: tf.distribute is TensorFlow's "
-            f"API. The Keras backend is {backend!r}. For data-parallel training on JAX use "
-            "Keras's own `keras.distribution.DataParallel` "
-            "(keras.distribution.set_distribution(keras.distribution.DataParallel())), "
-            'or set KERAS_BACKEND="tensorflow" before importing Keras.'
+            f"{what} needs the TensorFlow backend of Keras (tf.distribute is TensorFlow's "
+            f"API), but the Keras backend is {backend!r}. {instead} Or set "
+            'KERAS_BACKEND="tensorflow" before importing Keras.'
         )
     import tensorflow as tf
 
@@ -186,6 +217,7 @@ def mirrored_strategy(num_devices=None, device_type=None):
         gives 2 replicas; once TensorFlow runs, only the devices it has:
 
         ```python
+        # requires: tensorflow
         from dl4keras.training import distribute
 
         strategy = distribute.mirrored_strategy(num_devices=1, device_type="CPU")
@@ -281,6 +313,7 @@ def check_data_parallel(model):
         RuntimeError: the Keras backend is not TensorFlow.
 
     Examples:
+        >>> # requires: tensorflow
         >>> import keras
         >>> from dl4keras.training.distribute import check_data_parallel
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

@@ -29,7 +29,9 @@ is in its documentation); `LRFinder.plot()` shows the curve. Use the
 suggestion as the learning rate of a fixed-rate run, or as the peak
 (`max_learning_rate`) of `dl4keras.training.schedules.OneCycle`.
 
-Tested with the TensorFlow backend.
+Works on every Keras backend (tested with TensorFlow, JAX and PyTorch); on
+JAX, where the training state lives outside the model during an epoch, the
+callback reads it through `self.model`, which puts it back.
 
 Examples:
     ```python
@@ -322,9 +324,12 @@ class LRFinder(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = float(self._rates[step])
 
     def on_train_batch_end(self, batch, logs=None):
+        # `self.model` first: on JAX, reading it puts the training state (the loss
+        # metric's count included) back into the model's variables.
+        model = self.model
         step = len(self.learning_rates)
         if step >= self.num_steps:  # stop_training was set: nothing more to record
-            self.model.stop_training = True
+            model.stop_training = True
             return
         if not logs or "loss" not in logs:
             raise ValueError(
@@ -337,7 +342,7 @@ class LRFinder(keras.callbacks.Callback):
             self._epoch_counts.append(float(keras.ops.convert_to_numpy(self._loss_metric.count)))
             counts = np.asarray(self._epoch_counts)
             increments = np.diff(counts, prepend=0.0)
-            if np.all(increments > 0):  # the metric is updated batch by batch (TensorFlow)
+            if np.all(increments > 0):  # the metric's count grew by each batch's size
                 sizes = increments
         loss = float(batch_losses(self._epoch_means, sizes)[-1])
         self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
@@ -347,10 +352,10 @@ class LRFinder(keras.callbacks.Callback):
         self.smoothed_losses.append(smoothed)
         if not math.isfinite(smoothed) or smoothed > self.divergence_factor * self._best:
             self.diverged = True
-            self.model.stop_training = True
+            model.stop_training = True
         self._best = min(self._best, smoothed)
         if len(self.learning_rates) >= self.num_steps:
-            self.model.stop_training = True
+            model.stop_training = True
 
     def on_train_end(self, logs=None):
         if self._saved is None:
