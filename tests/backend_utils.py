@@ -38,3 +38,13 @@ def value_and_gradient(fn, *inputs):
     else:  # pragma: no cover
         raise ValueError(f"unknown Keras backend {backend!r}")
     return keras.ops.convert_to_numpy(value), [keras.ops.convert_to_numpy(g) for g in grads]
+
+
+def to_numpy(x, dtype=None):
+    """Any backend's tensor (a PyTorch one that requires grad included) as a NumPy array."""
+    return np.asarray(keras.ops.convert_to_numpy(x), dtype)
+
+
+def dtype_name(x):
+    """The dtype of `x` as Keras names it ("float32"), on every backend."""
+    return keras.backend.standardize_dtype(x.dtype)

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from backend_utils import dtype_name, to_numpy
 from keras import ops
 
 import dl4keras.attention as attention
@@ -76,9 +77,7 @@ def both(builtin, ours, make_inputs, **call_kwargs):
     for layer in (ours, builtin):
         args, kwargs = make_inputs()
         out = layer(*args, **kwargs, **call_kwargs)
-        results.append(
-            [np.asarray(o) for o in out] if isinstance(out, tuple) else [np.asarray(out)]
-        )
+        results.append([to_numpy(o) for o in out] if isinstance(out, tuple) else [to_numpy(out)])
     return results
 
 
@@ -118,12 +117,12 @@ def test_function_causal_and_fully_masked_rows():
     out, w = scaled_dot_product_attention(q, k, v, causal=True, return_weights=True)
     causal = np.tril(np.ones((T, T), bool))
     np.testing.assert_allclose(out, np_attention(q, k, v, causal)[0], atol=TOL)
-    assert np.all(np.asarray(w)[~causal] == 0)
+    assert np.all(to_numpy(w)[~causal] == 0)
     # A query that may attend to nothing gets zero weights and a zero output.
     mask = np.ones((T, T), bool)
     mask[2] = False
     out, w = scaled_dot_product_attention(q, k, v, mask=mask, return_weights=True)
-    assert np.all(np.asarray(w)[2] == 0) and np.all(np.asarray(out)[2] == 0)
+    assert np.all(to_numpy(w)[2] == 0) and np.all(to_numpy(out)[2] == 0)
 
 
 def test_function_dropout_only_in_training():
@@ -135,7 +134,7 @@ def test_function_dropout_only_in_training():
     out, w = scaled_dot_product_attention(
         q, k, v, dropout=0.5, training=True, return_weights=True, seed=1
     )
-    assert np.abs(np.asarray(out) - np.asarray(ref)).max() > 1e-3
+    assert np.abs(to_numpy(out) - to_numpy(ref)).max() > 1e-3
     np.testing.assert_allclose(ops.sum(w, -1), 1.0, atol=TOL)  # weights: before dropout
 
 
@@ -173,12 +172,12 @@ def test_function_float16_logits_do_not_overflow():
     k = np.concatenate([np.full((1, 2, 4), 200.0), np.full((1, 2, 4), -200.0)], 1).astype("float16")
     v = rand(1, 4, 2).astype("float16")
     naive = ops.softmax(ops.matmul(q, ops.swapaxes(k, -1, -2)) / 2.0, axis=-1)
-    assert not np.all(np.isfinite(np.asarray(naive)))
+    assert not np.all(np.isfinite(to_numpy(naive)))
     out, w = scaled_dot_product_attention(q, k, v, return_weights=True)
-    assert out.dtype == w.dtype == "float16"
+    assert dtype_name(out) == dtype_name(w) == "float16"
     ref_out, ref_w = np_attention(q.astype("float32"), k.astype("float32"), v.astype("float32"))
-    np.testing.assert_allclose(np.asarray(w, "float32"), ref_w, atol=1e-3)
-    np.testing.assert_allclose(np.asarray(out, "float32"), ref_out, atol=1e-2)
+    np.testing.assert_allclose(to_numpy(w, "float32"), ref_w, atol=1e-3)
+    np.testing.assert_allclose(to_numpy(out, "float32"), ref_out, atol=1e-2)
 
 
 # ------------------------------------------------------------------ the layer: parity
@@ -296,14 +295,14 @@ def test_fused_and_explicit_paths_agree():
     ):
         fused = ours(q, v, **kwargs)
         explicit, _ = ours(q, v, return_attention_scores=True, **kwargs)
-        np.testing.assert_allclose(fused, explicit, atol=TOL)
+        np.testing.assert_allclose(to_numpy(fused), to_numpy(explicit), atol=TOL)
     # Padding masks: identical on every real (unpadded) query position.
     keras.utils.set_random_seed(1)
     emb = keras.layers.Embedding(10, D, mask_zero=True)
     fused = ours(emb(QUERY_IDS), emb(VALUE_IDS))
     explicit, _ = ours(emb(QUERY_IDS), emb(VALUE_IDS), return_attention_scores=True)
     real = QUERY_IDS != 0
-    np.testing.assert_allclose(np.asarray(fused)[real], np.asarray(explicit)[real], atol=TOL)
+    np.testing.assert_allclose(to_numpy(fused)[real], to_numpy(explicit)[real], atol=TOL)
 
 
 def test_explicit_query_mask_and_scores():
@@ -311,7 +310,7 @@ def test_explicit_query_mask_and_scores():
     x = rand(B, T, D)
     qmask = QUERY_IDS != 0
     _, scores = ours(x, x, query_mask=qmask, value_mask=qmask, return_attention_scores=True)
-    scores = np.asarray(scores)
+    scores = to_numpy(scores)
     assert scores.shape == (B, 2, T, T)
     allowed = np.broadcast_to(qmask[:, None, :, None] & qmask[:, None, None, :], scores.shape)
     assert np.all(scores[~allowed] == 0)  # padded queries and padded keys: zero weight
@@ -324,20 +323,21 @@ def test_dropout_in_training():
     x = rand(B, T, D)
     inference = ours(x, x)
     trained, scores = ours(x, x, training=True, return_attention_scores=True)
-    assert np.abs(np.asarray(trained) - np.asarray(inference)).max() > 1e-3
-    np.testing.assert_allclose(ops.sum(scores, -1), 1.0, atol=TOL)
+    assert np.abs(to_numpy(trained) - to_numpy(inference)).max() > 1e-3
+    np.testing.assert_allclose(to_numpy(ops.sum(scores, -1)), 1.0, atol=TOL)
 
 
 def test_regularizer_losses_match_builtin():
     builtin, ours = pair(kernel_regularizer="l2", bias_regularizer="l1")
     assert len(ours.losses) == len(builtin.losses) == 8
-    np.testing.assert_allclose(sum(ours.losses), sum(builtin.losses), rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(sum(ours.losses)), to_numpy(sum(builtin.losses)), rtol=1e-6)
     # The activity regularizer applies to the layer's output (once per call).
     _, ours = pair(activity_regularizer="l2")
     x = rand(B, T, D)
     out = ours(x, x)
     assert len(ours.losses) == 1
-    np.testing.assert_allclose(ours.losses[0], 0.01 * np.sum(np.square(out)) / B, rtol=1e-5)
+    expected = 0.01 * np.sum(np.square(to_numpy(out))) / B
+    np.testing.assert_allclose(to_numpy(ours.losses[0]), expected, rtol=1e-5)
 
 
 # ------------------------------------------------------------------ mixed precision
@@ -369,18 +369,20 @@ def test_mixed_precision_logits_do_not_overflow(policy):
     x = (200.0 * np.sign(rand(1, T, D)) + rand(1, T, D, seed=1)).astype("float32")
     q = ops.cast(ops.reshape(x, (1, T, 2, 4)), "float16")
     naive = ops.einsum("btnh,bsnh->bnts", q * 0.5, q)  # what a float16 einsum does
-    assert not np.all(np.isfinite(np.asarray(naive)))
+    assert not np.all(np.isfinite(to_numpy(naive)))
 
-    ref_out, ref_scores = overflow_layer("float32")(x, x, return_attention_scores=True)
+    ref_out, ref_scores = map(
+        to_numpy, overflow_layer("float32")(x, x, return_attention_scores=True)
+    )
     layer = overflow_layer(policy)
     fused = layer(x, x)
     explicit, scores = layer(x, x, return_attention_scores=True)
-    assert fused.dtype == explicit.dtype == scores.dtype == policy.split("_")[1]
+    assert dtype_name(fused) == dtype_name(explicit) == dtype_name(scores) == policy.split("_")[1]
     for out in (fused, explicit):
-        out = np.asarray(ops.cast(out, "float32"))
+        out = to_numpy(ops.cast(out, "float32"))
         assert np.all(np.isfinite(out))
         np.testing.assert_allclose(out, ref_out, atol=0.05)
-    np.testing.assert_allclose(np.asarray(ops.cast(scores, "float32")), ref_scores, atol=1e-2)
+    np.testing.assert_allclose(to_numpy(ops.cast(scores, "float32")), ref_scores, atol=1e-2)
 
 
 # ------------------------------------------------------------------ models, saving, training
