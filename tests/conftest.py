@@ -4,7 +4,8 @@
 on JAX and PyTorch (`make test-backends`): `KERAS_BACKEND=jax pytest` leaves
 out the tests in `RUN_ONCE` (they check the site, the build, the wheel and the
 tutorials' text, not the package's numerics; the tutorials that support JAX
-run on it from tests/test_tutorials.py) and tests marked `tensorflow_only`
+run on it from tests/test_tutorials.py), tests marked `run_once` (they start
+their own processes on the backends they need) and tests marked `tensorflow_only`
 (code that is TensorFlow-only by nature, such as `tf.distribute`; what such
 code does on another backend, a clear error, is tested on that backend).
 """
@@ -41,7 +42,8 @@ def pytest_collection_modifyitems(config, items):
     kept, left_out = [], []
     for item in items:
         once = item.path.name in RUN_ONCE
-        (left_out if once or item.get_closest_marker("tensorflow_only") else kept).append(item)
+        marked = item.get_closest_marker("tensorflow_only") or item.get_closest_marker("run_once")
+        (left_out if once or marked else kept).append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept

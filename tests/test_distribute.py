@@ -413,6 +413,7 @@ JAX_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.run_once
 def test_data_parallel_on_jax_equals_one_device(tmp_path):
     """keras.distribution.DataParallel on 2 CPU devices trains as one device does.
 

@@ -47,6 +47,7 @@
 # `--profile smoke` for a seconds-long run). Everything runs offline, on a CPU.
 
 # %%
+import importlib.util
 import math
 import subprocess
 import sys
@@ -540,38 +541,74 @@ show(
 # TensorFlow starts: the demo runs in a fresh Python process. The code:
 
 # %%
-DEMO = """
+TRAIN = """
 import contextlib
 
-import numpy as np
-from dl4keras.training import distribute
-
-strategy = distribute.mirrored_strategy(num_devices=2, device_type="CPU")  # before any TF op
 import keras
+import numpy as np
 
 rng = np.random.default_rng(0)
 x, y = rng.normal(size=(256, 16)).astype("float32"), rng.integers(0, 4, 256)
 
 
-def trained(strategy=None):
+def trained(scope=None):  # the same training, on one device or under `scope`
     keras.utils.set_random_seed(0)
-    with strategy.scope() if strategy else contextlib.nullcontext():
+    with scope or contextlib.nullcontext():
         model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"),
                                   keras.layers.Dense(4)])
         model.compile(keras.optimizers.SGD(0.1),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=64, epochs=3, shuffle=False, verbose=0)
+        model.fit(x, y, batch_size=64, epochs=3, shuffle=False, verbose=0)
     return model.get_weights()
 
 
-one, two = trained(), trained(strategy)
+def difference(one, two):
+    return max(float(np.abs(a - b).max()) for a, b in zip(one, two))
+"""
+DEMO = f"""
+from dl4keras.training import distribute
+
+strategy = distribute.mirrored_strategy(num_devices=2, device_type="CPU")  # before any TF op
+{TRAIN}
+one, two = trained(), trained(strategy.scope())
 print(strategy.num_replicas_in_sync, "replicas; global batch 64 =",
       distribute.per_replica_batch_size(64, strategy), "per replica")
-print("max weight difference", max(float(np.abs(a - b).max()) for a, b in zip(one, two)))
+print("max weight difference", difference(one, two))
 """
-run = subprocess.run([sys.executable, "-c", DEMO], capture_output=True, text=True, check=True)
-print(run.stdout)
-parity = float(run.stdout.split("max weight difference")[-1])
+
+
+def run_demo(code):
+    """Runs `code` in a fresh Python process; returns its output and the difference it printed."""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return run.stdout, float(run.stdout.split("max weight difference")[-1])
+
+
+output, parity = run_demo(DEMO)
+print(output)
+
+# %% [markdown]
+# On JAX there is no strategy scope: `keras.distribution.DataParallel` copies
+# the weights to every device and shards each batch, for the same training
+# code. The two CPU devices, again, are set before JAX starts (it needs the
+# `backends` extra: `pip install "dl4keras[backends]"`):
+
+# %%
+DEMO_JAX = f"""
+import os
+
+os.environ["KERAS_BACKEND"] = "jax"
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # before JAX starts
+{TRAIN}
+devices = keras.distribution.list_devices("cpu")
+one, two = trained(), trained(keras.distribution.DataParallel(devices=devices).scope())
+print(len(devices), "devices; max weight difference", difference(one, two))
+"""
+if importlib.util.find_spec("jax") is None:
+    jax_parity = None
+    print("JAX is not installed: pip install 'dl4keras[backends]' to run this demo")
+else:
+    output, jax_parity = run_demo(DEMO_JAX)
+    print(output)
 print(
     "linear scaling rule (Goyal et al. 2017): 0.1 at a global batch of 64 becomes "
     f"{training.scaled_learning_rate(0.1, batch_size=128, base_batch_size=64):g} at 128"
@@ -580,8 +617,8 @@ print(
 # %% [markdown]
 # The same model code scales further: `tf.distribute.MultiWorkerMirroredStrategy`
 # runs it on several machines (each told the cluster through `TF_CONFIG`),
-# and on JAX, `keras.distribution.set_distribution(keras.distribution.DataParallel())`
-# does data parallelism without a strategy scope. What combines with
+# and on JAX `keras.distribution.set_distribution(...)` makes a distribution
+# global instead of scoped. What combines with
 # `MirroredStrategy` in Keras 3.15:
 
 # %%
@@ -750,6 +787,7 @@ metrics = {
     "ema": ema_scores,
     "temperature_scaling": {"temperature": temperature, **scaled_scores},
     "mirrored_strategy_max_abs_diff": parity,
+    "jax_data_parallel_max_abs_diff": jax_parity,
     "check_training_setup_solution": bool(setup_ok),
     "early_stopping": early_stopping,
     "weight_averaging_accuracy": averaging,

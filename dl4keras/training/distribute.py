@@ -313,12 +313,15 @@ def check_data_parallel(model):
         RuntimeError: the Keras backend is not TensorFlow.
 
     Examples:
-        >>> # requires: tensorflow
-        >>> import keras
-        >>> from dl4keras.training.distribute import check_data_parallel
-        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        >>> model.compile(keras.optimizers.SGD(gradient_accumulation_steps=4), "mse")
-        >>> check_data_parallel(model)  # no strategy: accumulation works
+        ```python
+        # requires: tensorflow
+        import keras
+        from dl4keras.training.distribute import check_data_parallel
+
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(gradient_accumulation_steps=4), "mse")
+        check_data_parallel(model)  # no strategy: accumulation works, nothing raised
+        ```
     """
     if not isinstance(model, keras.Model):
         raise _validation.invalid("model", "a `keras.Model`", model)
