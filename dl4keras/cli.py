@@ -3,7 +3,7 @@
 ```
 dl4keras list                          # number, file, title, description
 dl4keras run 01 [--profile smoke]      # also "1" or "01_feature_extraction"
-dl4keras doctor                        # versions, devices, mixed precision, offline assets
+dl4keras doctor                        # versions, backends, devices, mixed precision, assets
 dl4keras tutorials DIR                 # copy the scripts, and their notebooks, to edit
 dl4keras export-exercises DIR          # DIR/student (no solutions), DIR/teacher notebooks
 ```
@@ -304,6 +304,22 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _backends_section(in_use: str) -> list[str]:
+    """Each Keras backend's package: its version (from its metadata) and the one in use."""
+    lines = []
+    for package in BACKENDS:
+        version = _version(package)
+        if version == "not installed" and package == "tensorflow":
+            version = _version("tensorflow-cpu")
+        mark = "  (in use)" if package == in_use else ""
+        lines.append(f"  {package:<12} {version}{mark}")
+    lines.append("  choose with KERAS_BACKEND=tensorflow|jax|torch, set before `import keras`")
+    return lines
+
+
 def _size(path: Path) -> str:
     if path.is_dir():
         size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -458,8 +474,9 @@ def _assets_section(problems: list[str]) -> list[str]:
 def doctor_report() -> str:
     """The environment report printed by `dl4keras doctor`.
 
-    Covers the versions of Python and the main libraries, the Keras backend,
-    the devices TensorFlow sees, whether mixed precision is usable, and the
+    Covers the versions of Python and the main libraries, the Keras backend
+    in use and the backends installed (TensorFlow, JAX, PyTorch, with their
+    versions), the devices TensorFlow sees, whether mixed precision is usable, and the
     offline assets (TinyResNet weights, the offline MiniLM, the Keras, Hugging
     Face and KerasHub caches). It reads local files only: it never touches the
     network.
@@ -492,6 +509,8 @@ def doctor_report() -> str:
         f"  keras-hub    {_version('keras-hub')}",
         f"  numpy        {_version('numpy')}",
         f"  profile      {profile}  ({origin})",
+        "Backends",
+        *_backends_section(backend),
         "Devices",
         *_devices_section(),
         "Offline assets",
@@ -546,7 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_cmd_run)
 
-    doctor = commands.add_parser("doctor", help="report versions, devices and offline assets")
+    doctor = commands.add_parser(
+        "doctor", help="report versions, backends, devices and offline assets"
+    )
     doctor.set_defaults(handler=_cmd_doctor)
 
     copy = commands.add_parser(

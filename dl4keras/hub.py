@@ -750,7 +750,10 @@ def _copy_weights(new, old):
 def _attention_attributes(layer, classes, layer_cls):
     """`(attribute, sublayer)` pairs of `layer` holding an attention layer to swap."""
     found = []
-    for attribute, value in list(vars(layer).items()):
+    attributes = dict(vars(layer))
+    # On PyTorch a layer is a `torch.nn.Module`, which keeps sublayers in `_modules`.
+    attributes.update(getattr(layer, "_modules", None) or {})
+    for attribute, value in attributes.items():
         if isinstance(value, classes) and type(value) is not layer_cls:
             found.append((attribute, value))
     return found

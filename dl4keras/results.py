@@ -29,16 +29,56 @@ def results_dir() -> Path:
     return Path(os.environ.get(RESULTS_DIR_ENV, "results"))
 
 
-def versions() -> dict:
-    """Versions of Python and the main libraries, and the Keras backend.
+BACKENDS = ("tensorflow", "jax", "torch")
+"""The Keras backends, by the name of their Python package."""
+
+
+def backend_versions() -> dict:
+    """The installed version of each Keras backend's package (`None`: not installed).
+
+    Read from the installed distributions' metadata: nothing is imported.
 
     Examples:
         >>> from dl4keras import results
+        >>> sorted(results.backend_versions())
+        ['jax', 'tensorflow', 'torch']
+        >>> results.backend_versions()["tensorflow"] is not None  # a dependency of dl4keras
+        True
+    """
+    import importlib.metadata as metadata
+
+    found = {}
+    for package in BACKENDS:
+        found[package] = None
+        # TensorFlow's CPU-only wheel is another distribution of the same package.
+        for distribution in (package, f"{package}-cpu"):
+            try:
+                found[package] = metadata.version(distribution)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return found
+
+
+def versions() -> dict:
+    """Versions of Python and the main libraries, the Keras backend and the installed backends.
+
+    Returns:
+        A dict with `python`, `keras`, `backend` (the one in use), `numpy`,
+        `dl4keras` and, for each installed backend package (`tensorflow`,
+        `jax`, `torch`), its version.
+
+    Examples:
+        >>> import keras
+        >>> from dl4keras import results
         >>> info = results.versions()
-        >>> sorted(info)
-        ['backend', 'dl4keras', 'keras', 'numpy', 'python', 'tensorflow']
-        >>> info["backend"]
-        'tensorflow'
+        >>> sorted(set(info) - set(results.BACKENDS))
+        ['backend', 'dl4keras', 'keras', 'numpy', 'python']
+        >>> info["backend"] == keras.backend.backend()  # e.g. "jax" with KERAS_BACKEND=jax
+        True
+        >>> installed = {k: v for k, v in results.backend_versions().items() if v is not None}
+        >>> {k: info[k] for k in results.BACKENDS if k in info} == installed
+        True
     """
     import keras
     import numpy
@@ -49,12 +89,7 @@ def versions() -> dict:
         "backend": keras.backend.backend(),
         "numpy": numpy.__version__,
     }
-    try:
-        import tensorflow as tf
-
-        info["tensorflow"] = tf.__version__
-    except ImportError:  # pragma: no cover - tensorflow is a dependency
-        pass
+    info.update({name: v for name, v in backend_versions().items() if v is not None})
     from dl4keras._version import __version__
 
     info["dl4keras"] = __version__

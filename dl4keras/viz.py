@@ -73,10 +73,20 @@ def image_grid(images, titles=None, columns=8, size=1.4, title=None):
 # ---------------------------------------------------------------- attention
 
 
+def _numpy(x):
+    """A backend tensor as NumPy (a PyTorch tensor with gradient too); anything else as is."""
+    import keras
+
+    if keras.ops.is_tensor(x) or isinstance(x, keras.Variable):
+        return keras.ops.convert_to_numpy(x)
+    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
+        return x.numpy()
+    return x
+
+
 def _as_array(x, name):
     """Converts a numpy array, a backend tensor or a nested list to float numpy."""
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        x = x.numpy()
+    x = _numpy(x)
     try:
         array = np.asarray(x, dtype="float32")
     except (TypeError, ValueError) as error:
@@ -422,7 +432,7 @@ def attention_overlay(
     """
     import matplotlib.pyplot as plt
 
-    image = np.asarray(image.numpy() if hasattr(image, "numpy") else image)
+    image = np.asarray(_numpy(image))
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):

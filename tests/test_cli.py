@@ -155,6 +155,21 @@ def test_doctor(tmp_path, monkeypatch, capsys):
         assert f"  {name} " in out
     assert "backend: " in out
     assert "GPU: " in out
+    # Backends: each one's version (from its metadata) or "not installed", and the one in use.
+    import importlib.metadata
+
+    import keras
+
+    backends = out[out.index("Backends") : out.index("Devices")].splitlines()[1:]
+    for package in ("tensorflow", "jax", "torch"):
+        (line,) = [line for line in backends if line.split()[:1] == [package]]
+        try:
+            shown = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            shown = "not installed"
+        assert line.startswith(f"  {package:<12} {shown}")
+        assert line.endswith("(in use)") is (package == keras.backend.backend())
+    assert "KERAS_BACKEND=tensorflow|jax|torch" in out
     assert "mixed_float16" in out and "mixed_bfloat16" in out
     assert "TinyResNet weights" in out and "tiny_resnet_cluttered_glyphs.weights.h5" in out
     assert "MiniLM" in out

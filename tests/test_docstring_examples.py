@@ -21,8 +21,12 @@ imports everything else it uses itself.
 
 **Markers.** An example that truly needs the network or a GPU says so in its
 first line, `# requires: network` or `# requires: gpu` (`>>> # requires: gpu` in
-a doctest), and is skipped with that reason. Nothing else is skipped: a doctest
-`+SKIP` directive fails the item.
+a doctest), and is skipped with that reason. An example of code that is
+TensorFlow-only by nature (`tf.distribute`, `tf.data` pipelines) says
+`# requires: tensorflow`: it runs when the suite runs on TensorFlow (as `make
+test` does) and is skipped, with that reason, on JAX and PyTorch, where the
+code's own error for other backends is what the unit tests check. Nothing else
+is skipped: a doctest `+SKIP` directive fails the item.
 
 Each example runs in its own temporary directory (files it writes land there),
 with the network blocked (pytest-socket), `DL4KERAS_PROFILE=smoke`, no
@@ -59,7 +63,7 @@ PACKAGE = "dl4keras"
 PREAMBLE = {"keras": keras, "np": np}
 """What every example's namespace holds before it runs."""
 OPTIONFLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
-MARKER = re.compile(r"^#\s*requires:\s*(network|gpu)\s*$")
+MARKER = re.compile(r"^#\s*requires:\s*(network|gpu|tensorflow)\s*$")
 FENCE_OPEN = re.compile(r"^\s*```python\s*$")
 FENCE_CLOSE = re.compile(r"^\s*```\s*$")
 MIN_EXAMPLES = 75
@@ -152,6 +156,10 @@ def _examples_in(doc, name, filename, doc_line):
     for n, (index, kind, source) in enumerate(found, start=1):
         if kind == "doctest":
             first = source[0].source.splitlines()[0]
+            # doctest drops a comment-only `>>> # requires: ...` line: read it from the text.
+            before = rest[index - 1].strip() if index > 0 else ""
+            if before.startswith(">>>") and _marker(before[3:]):
+                first = before[3:]
         else:
             first = next((line for line in source.splitlines() if line.strip()), "")
         examples.append(
@@ -292,7 +300,10 @@ def _run_doctest(example):
 def test_docstring_example(example, example_env):
     if example.error:
         pytest.fail(f"{example.id}: {example.error}", pytrace=False)
-    if example.marker:
+    if example.marker == "tensorflow":
+        if keras.backend.backend() != "tensorflow":
+            pytest.skip(f"requires: tensorflow (the Keras backend is {keras.backend.backend()})")
+    elif example.marker:
         pytest.skip(f"requires: {example.marker}")
     if example.kind == "fenced":
         _run_fenced(example)
@@ -351,6 +362,12 @@ def test_collector_parses_fences_doctests_and_markers():
         x = 1
         ```
 
+        >>> # requires: tensorflow
+        >>> 2
+        2
+
+        Prose after a TensorFlow-only example.
+
         >>> 1 + 1
         2
         >>> print("a")
@@ -363,9 +380,10 @@ def test_collector_parses_fences_doctests_and_markers():
     examples = _examples_in(doc, "m.f", "f.py", 10)
     assert [(e.id, e.kind, e.marker) for e in examples] == [
         ("m.f[1]", "fenced", "network"),
-        ("m.f[2]", "doctest", None),
+        ("m.f[2]", "doctest", "tensorflow"),
         ("m.f[3]", "doctest", None),
+        ("m.f[4]", "doctest", None),
     ]
     assert examples[0].source == "# requires: network\nx = 1"
-    assert [len(e.source) for e in examples[1:]] == [2, 1]
+    assert [len(e.source) for e in examples[1:]] == [1, 2, 1]  # doctest drops a comment line
     assert examples[0].lineno == 10 + 4  # the line after the opening fence

@@ -204,8 +204,19 @@ def test_trainable_summary_table_and_rows(clf):
 # ---------------------------------------------------------- GradualUnfreezing
 
 
-def test_why_gradual_unfreezing_rebuilds_the_train_function():
-    """The Keras behaviour the callback works around: unfreezing after a fit needs a recompile."""
+STALE_OPTIMIZER_ERROR = {
+    "jax": "corresponding 1:1 to the trainable variables list that the optimizer was built with",
+    "torch": "Unknown variable: <Variable path=block2_1_conv/kernel",
+}
+"""What JAX's and PyTorch's train steps raise for weights unfrozen after the optimizer was built."""
+
+
+def test_why_gradual_unfreezing_rebuilds_the_train_function(backend):
+    """The Keras behaviour the callback works around: unfreezing after a fit needs a recompile.
+
+    TensorFlow silently keeps the stale train step (the unfrozen weights do not
+    train); JAX and PyTorch check the optimizer's variables and raise.
+    """
     model = freeze(small_classifier())
     unfreeze(model, "predictions")
     model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
@@ -213,6 +224,10 @@ def test_why_gradual_unfreezing_rebuilds_the_train_function():
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     unfreeze(model, "block2")
     recorder = WeightRecorder()
+    if backend != "tensorflow":
+        with pytest.raises(ValueError, match=STALE_OPTIMIZER_ERROR[backend]):
+            model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[recorder])
+        return
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[recorder])
     assert recorder.changed("predictions/kernel", 0)
     assert not recorder.changed("block2_1_conv/kernel", 0)  # stale train step: no update
@@ -243,17 +258,45 @@ def test_gradual_unfreezing_trains_each_block_from_its_epoch_sgd(clf):
     check_gradual_unfreezing(clf, keras.optimizers.SGD(0.1), ["block3", "block2"], 3)
 
 
-def test_gradual_unfreezing_with_adam_and_steps_per_execution():
+def test_gradual_unfreezing_with_adam_and_steps_per_execution(backend):
     check_gradual_unfreezing(
         small_classifier(),
         keras.optimizers.Adam(1e-2),
         ["block2", "block1"],
         3,
-        steps_per_execution=2,
+        # Keras's PyTorch trainer takes only steps_per_execution=1 (it raises otherwise).
+        steps_per_execution=1 if backend == "torch" else 2,
     )
 
 
-def test_gradual_unfreezing_default_plan_and_schedule(clf):
+def test_rebuilt_optimizer_carries_the_state_over():
+    """JAX and PyTorch: the optimizer copy built at each step keeps the state so far."""
+    a = keras.Variable(np.ones((2, 3)), name="a")
+    b = keras.Variable(np.ones((3,)), name="b")
+    adam = keras.optimizers.Adam(1e-2)
+    adam.build([a])
+    adam.apply([keras.ops.full((2, 3), 0.5)], [a])
+    adam.learning_rate.assign(3e-3)  # e.g. set by a callback
+    copy = finetune._rebuilt_optimizer(adam, [a, b])
+    assert type(copy) is type(adam) and copy is not adam
+    assert copy._trainable_variables == [a, b]
+    assert int(copy.iterations.numpy()) == 1
+    assert float(copy.learning_rate.numpy()) == pytest.approx(3e-3)
+    for slots, old in ((copy._momentums, adam._momentums), (copy._velocities, adam._velocities)):
+        np.testing.assert_allclose(slots[0].numpy(), old[0].numpy())
+        assert np.any(slots[0].numpy() != 0)
+        np.testing.assert_array_equal(slots[1].numpy(), np.zeros(3))
+    # The copy's next step is the one the original optimizer takes.
+    before = a.numpy()
+    adam.apply([keras.ops.full((2, 3), 0.5)], [a])
+    expected = a.numpy()
+    a.assign(before)
+    copy.apply([keras.ops.full((2, 3), 0.5), keras.ops.zeros(3)], [a, b])
+    np.testing.assert_allclose(a.numpy(), expected, rtol=1e-6)
+    assert np.any(expected != before)
+
+
+def test_gradual_unfreezing_default_plan_and_schedule(clf, backend):
     model = clf
     unfreeze(model, "predictions")
     model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
@@ -266,7 +309,9 @@ def test_gradual_unfreezing_default_plan_and_schedule(clf):
         (5, "block1"),
         (7, "stem"),
     ]
-    assert model.optimizer.built  # over the weights it will unfreeze, before the first step
+    # TensorFlow: built over the weights it will unfreeze, before the first step; JAX and
+    # PyTorch: left to `fit` (which builds it first), rebuilt at each step.
+    assert model.optimizer.built is (backend == "tensorflow")
     unfreezing.on_epoch_begin(4)  # e.g. fit(initial_epoch=4): both due steps at once
     assert unfreezing.unfrozen == {
         4: [*BLOCK3, "block2_1_conv", "block2_proj_conv", "block2_2_conv"]
@@ -296,7 +341,7 @@ def test_gradual_unfreezing_rejects_bad_arguments(kwargs, match):
         GradualUnfreezing(**kwargs)
 
 
-def test_gradual_unfreezing_errors_at_the_start_of_fit():
+def test_gradual_unfreezing_errors_at_the_start_of_fit(backend):
     model = freeze(small_classifier())
     unfreezing = GradualUnfreezing(["blok2"])
     unfreezing.set_model(model)
@@ -309,8 +354,12 @@ def test_gradual_unfreezing_errors_at_the_start_of_fit():
     model.optimizer.build(model.trainable_variables)  # as an earlier fit would have
     unfreezing = GradualUnfreezing(["block2"])
     unfreezing.set_model(model)
-    with pytest.raises(ValueError, match="already built.*Compile the model again"):
+    if backend == "tensorflow":
+        with pytest.raises(ValueError, match="already built.*Compile the model again"):
+            unfreezing.on_train_begin()
+    else:  # JAX and PyTorch rebuild the optimizer at each step: nothing to refuse
         unfreezing.on_train_begin()
+        assert [label for *_, label in unfreezing._plan] == ["block2"]
 
 
 def test_gradual_unfreezing_message_counts_layers_in_singular_and_plural(capsys):

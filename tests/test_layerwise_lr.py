@@ -65,6 +65,11 @@ def random_grads(variables, step):
     return [rng.normal(size=v.shape).astype("float32") for v in variables]
 
 
+def tensors(arrays):
+    """NumPy gradients as backend tensors: PyTorch's optimizers take no NumPy arrays."""
+    return [keras.ops.convert_to_tensor(a) for a in arrays]
+
+
 def values(variables):
     return [np.array(v.numpy()) for v in variables]
 
@@ -79,7 +84,7 @@ def reference_run(make_opt, lr, multipliers, init, steps):
     for step in range(steps):
         grads = random_grads(copies, step)
         for m, opt in opts.items():
-            opt.apply([grads[i] for i in groups[m]], [copies[i] for i in groups[m]])
+            opt.apply(tensors([grads[i] for i in groups[m]]), [copies[i] for i in groups[m]])
     return values(copies)
 
 
@@ -92,7 +97,7 @@ def test_each_group_is_a_separate_optimizer_with_lr_times_m(kind):
     init = values(model.trainable_variables)
     opt = LayerwiseLR(OPTIMIZERS[kind](LR), {"body": 0.3}, model=model)
     for step in range(4):
-        opt.apply(random_grads(model.trainable_variables, step), model.trainable_variables)
+        opt.apply(tensors(random_grads(model.trainable_variables, step)), model.trainable_variables)
     multipliers = [0.3, 0.3, 1.0, 1.0]  # body kernel, body bias, head kernel, head bias
     expected = reference_run(OPTIMIZERS[kind], LR, multipliers, init, steps=4)
     for got, want in zip(values(model.trainable_variables), expected):
@@ -105,7 +110,7 @@ def test_sgd_group_moves_m_times_as_far():
     before = values(model.trainable_variables)
     grads = random_grads(model.trainable_variables, 0)
     opt = LayerwiseLR(keras.optimizers.SGD(0.1), {"body": 0.25})
-    opt.apply(grads, model.trainable_variables)
+    opt.apply(tensors(grads), model.trainable_variables)
     for v, w0, g, m in zip(model.trainable_variables, before, grads, [0.25, 0.25, 1, 1]):
         np.testing.assert_allclose(w0 - v.numpy(), 0.1 * m * g, atol=1e-6, rtol=0)
 
@@ -120,11 +125,11 @@ def test_multiplier_is_on_the_learning_rate_not_the_gradient():
         grads = random_grads(model.trainable_variables, 0)
         if how == "layerwise":
             LayerwiseLR(keras.optimizers.Adam(LR), {"body": m}).apply(
-                grads, model.trainable_variables
+                tensors(grads), model.trainable_variables
             )
         else:
             grads = [g * m if i < 2 else g for i, g in enumerate(grads)]
-            keras.optimizers.Adam(LR).apply(grads, model.trainable_variables)
+            keras.optimizers.Adam(LR).apply(tensors(grads), model.trainable_variables)
         steps[how] = before[0] - model.trainable_variables[0].numpy()
     # The first Adam step is about lr * sign(g): scaled gradients still move by ~lr ...
     np.testing.assert_allclose(np.abs(steps["scaled_gradients"]), LR, rtol=1e-3)
@@ -142,7 +147,7 @@ def test_multiplier_zero_leaves_the_group_unchanged_even_with_adamw_decay():
     init = values(model.trainable_variables)
     opt = LayerwiseLR(keras.optimizers.AdamW(LR, weight_decay=0.5), {"body": 0.0, "head": 0.5})
     for step in range(3):
-        opt.apply(random_grads(model.trainable_variables, step), model.trainable_variables)
+        opt.apply(tensors(random_grads(model.trainable_variables, step)), model.trainable_variables)
     now = values(model.trainable_variables)
     np.testing.assert_array_equal(now[0], init[0])
     np.testing.assert_array_equal(now[1], init[1])
@@ -161,10 +166,22 @@ def test_learning_rate_schedule():
     for step, lr in enumerate([0.1, 0.01, 0.01]):
         before = values(model.trainable_variables)
         grads = random_grads(model.trainable_variables, step)
-        opt.apply(grads, model.trainable_variables)
+        opt.apply(tensors(grads), model.trainable_variables)
         for v, w0, g, m in zip(model.trainable_variables, before, grads, [0.5, 0.5, 1, 1]):
             np.testing.assert_allclose(w0 - v.numpy(), lr * m * g, atol=1e-6, rtol=0)
     assert "0.005" in opt.describe()  # body: 0.5 * 0.01 now
+
+
+class WeightsAfterEachBatch(keras.callbacks.Callback):
+    """The model's weights after each batch, read through `self.model`: on JAX, that
+    puts the values of the epoch in progress back into the variables first."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.weights.append(values(self.model.weights))
 
 
 def test_fit_with_gradient_accumulation():
@@ -178,13 +195,9 @@ def test_fit_with_gradient_accumulation():
         inner = keras.optimizers.Adam(LR, gradient_accumulation_steps=2)
         opt = LayerwiseLR(inner, {"body": m})
         model.compile(opt, "sparse_categorical_crossentropy", jit_compile=False)
-        after_batch = []
-
-        def record_weights(batch, logs, model=model, after_batch=after_batch):
-            after_batch.append(values(model.weights))
-
-        record = keras.callbacks.LambdaCallback(on_train_batch_end=record_weights)
+        record = WeightsAfterEachBatch()
         model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[record])
+        after_batch = record.weights
         for w, w0 in zip(after_batch[0], init):
             np.testing.assert_array_equal(w, w0)  # 1 batch of 2: accumulated, not applied
         deltas[m] = [w0 - w for w, w0 in zip(after_batch[1], init)]
@@ -238,7 +251,7 @@ def test_decay_on_tiny_resnet_and_nested_model_patterns():
     variables = model.trainable_variables
     before = values(variables)
     grads = random_grads(variables, 0)
-    opt.apply(grads, variables)
+    opt.apply(tensors(grads), variables)
     for v, w0, g in zip(variables, before, grads):
         np.testing.assert_allclose(w0 - v.numpy(), 0.1 * expected[id(v)] * g, atol=1e-6, rtol=0)
     # The nested model's name covers the whole backbone.
@@ -271,7 +284,7 @@ def test_three_groups_twenty_adamw_steps_with_a_schedule():
 
     opt = LayerwiseLR(keras.optimizers.AdamW(schedule(1), weight_decay=0.3), M3, model=model)
     for step in range(20):
-        opt.apply(random_grads(model.trainable_variables, step), model.trainable_variables)
+        opt.apply(tensors(random_grads(model.trainable_variables, step)), model.trainable_variables)
     expected = reference_run(
         lambda m: keras.optimizers.AdamW(schedule(m), weight_decay=0.3), 1, MULTIPLIERS3, init, 20
     )
@@ -330,7 +343,7 @@ def test_each_group_gets_the_hand_computed_update(weight_decay):
     opt = LayerwiseLR(inner, M3, model=model)
     steps = 20
     for step in range(steps):
-        opt.apply(random_grads(model.trainable_variables, step), model.trainable_variables)
+        opt.apply(tensors(random_grads(model.trainable_variables, step)), model.trainable_variables)
     lrs = [LR * m for m in MULTIPLIERS3]
     expected = hand_adamw(init, steps, lrs, weight_decay)
     for got, want, m in zip(values(model.trainable_variables), expected, MULTIPLIERS3):
@@ -394,7 +407,9 @@ def test_a_step_that_bypasses_the_hooks_fails_loudly(how, make, missed):
     opt = LayerwiseLR(make(), {"body": 0.5})
     with pytest.raises(RuntimeError, match=rf"updated the variables without calling {missed}"):
         if how == "apply":
-            opt.apply(random_grads(model.trainable_variables, 0), model.trainable_variables)
+            opt.apply(
+                tensors(random_grads(model.trainable_variables, 0)), model.trainable_variables
+            )
         else:
             model.compile(opt, "sparse_categorical_crossentropy", jit_compile=False)
             model.fit(np.ones((4, 4)), np.zeros(4), epochs=1, verbose=0)
@@ -407,7 +422,7 @@ def test_eager_gradient_accumulation_is_no_false_alarm():
     opt = LayerwiseLR(keras.optimizers.SGD(LR, gradient_accumulation_steps=3), {"body": 0.5})
     grads = random_grads(model.trainable_variables, 0)
     for _ in range(6):
-        opt.apply(grads, model.trainable_variables)
+        opt.apply(tensors(grads), model.trainable_variables)
     assert int(opt.iterations) == 2
     for v, w0, g, m in zip(model.trainable_variables, init, grads, [0.5, 0.5, 1, 1]):
         np.testing.assert_allclose(w0 - v.numpy(), 2 * LR * m * g, atol=1e-6, rtol=0)
@@ -421,7 +436,7 @@ def test_global_clipnorm_clips_all_groups_together():
     init = values(model.trainable_variables)
     grads = random_grads(model.trainable_variables, 0)
     opt = LayerwiseLR(keras.optimizers.SGD(0.1, global_clipnorm=1.0), {"body": 0.5})
-    opt.apply(grads, model.trainable_variables)
+    opt.apply(tensors(grads), model.trainable_variables)
     scale = 1.0 / np.sqrt(sum(float(np.sum(g.astype("float64") ** 2)) for g in grads))
     for v, w0, g, m in zip(model.trainable_variables, init, grads, [0.5, 0.5, 1, 1]):
         np.testing.assert_allclose(w0 - v.numpy(), 0.1 * m * scale * g, atol=1e-6, rtol=0)
@@ -434,7 +449,7 @@ def test_exclude_from_weight_decay_on_the_wrapped_optimizer_is_honoured():
     inner.exclude_from_weight_decay(var_names=["bias"])
     opt = LayerwiseLR(inner, {"body": 0.25})
     for step in range(3):
-        opt.apply(random_grads(model.trainable_variables, step), model.trainable_variables)
+        opt.apply(tensors(random_grads(model.trainable_variables, step)), model.trainable_variables)
     lrs = [LR * m for m in [0.25, 0.25, 1, 1]]
     decayed = hand_adamw(init, 3, lrs, 0.5)
     not_decayed = hand_adamw(init, 3, lrs, 0.0)
@@ -491,7 +506,7 @@ def test_callbacks_that_set_the_learning_rate_keep_the_multipliers(callback):
     # One more SGD step: the body moves at 0.25 x the new rate, the head at the new rate.
     before = values(model.trainable_variables)
     grads = random_grads(model.trainable_variables, 0)
-    opt.apply(grads, model.trainable_variables)
+    opt.apply(tensors(grads), model.trainable_variables)
     for v, w0, g, m in zip(model.trainable_variables, before, grads, [0.25, 0.25, 1, 1]):
         np.testing.assert_allclose(w0 - v.numpy(), 0.05 * m * g, atol=1e-6, rtol=0)
 

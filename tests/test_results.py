@@ -36,3 +36,26 @@ def test_bad_names_and_values(tmp_path, monkeypatch):
         results.save("99_demo", {}, headline={"accuracy": 0.5})
     with pytest.raises(FileNotFoundError, match="Run the tutorial first"):
         results.load("98_missing")
+
+
+def test_versions_report_the_backend_in_use_and_every_installed_backend(backend):
+    import importlib.metadata
+
+    import keras
+
+    info = results.versions()
+    assert info["backend"] == backend == keras.backend.backend()
+    assert info["keras"] == keras.__version__
+    installed = results.backend_versions()
+    assert set(installed) == {"tensorflow", "jax", "torch"}
+    for package, version in installed.items():
+        try:
+            expected = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            expected = None
+        if expected is not None:  # (a `-cpu` distribution is found by the function too)
+            assert version == expected
+        assert info.get(package) == version
+    # The backend in use is installed, and its version is the imported module's.
+    module = __import__(backend)
+    assert info[backend] == module.__version__

@@ -19,6 +19,16 @@ from dl4keras.vit import (
 TINY = dict(depth=2, hidden_dim=16, num_heads=2, mlp_dim=32)
 
 
+def to_numpy(x):
+    """A backend tensor (or array) as NumPy; on PyTorch `np.asarray` refuses tensors with grad."""
+    return keras.ops.convert_to_numpy(x)
+
+
+def dtype_of(x):
+    """A tensor's dtype as a Keras dtype name ("float32"), on every backend."""
+    return keras.backend.standardize_dtype(x.dtype)
+
+
 def images(n=2, size=8, channels=1, seed=0):
     return np.random.default_rng(seed).uniform(size=(n, size, size, channels)).astype("float32")
 
@@ -35,7 +45,7 @@ def tiny():
 def test_patch_embedding_is_a_linear_map_of_each_patch():
     layer = PatchEmbedding(patch_size=2, hidden_dim=3)
     x = images(1, size=4)
-    tokens = np.asarray(layer(x))
+    tokens = to_numpy(layer(x))
     assert tokens.shape == (1, 4, 3)
     kernel, bias = (w.numpy() for w in layer.projection.weights)
     # Token 1 is the patch at row 0, columns 2–3 (row-major order).
@@ -51,7 +61,7 @@ def test_patch_embedding_is_a_linear_map_of_each_patch():
 
 def test_class_token_prepends():
     layer = ClassToken()
-    out = np.asarray(layer(np.ones((2, 3, 4), "float32")))
+    out = to_numpy(layer(np.ones((2, 3, 4), "float32")))
     assert out.shape == (2, 4, 4)
     np.testing.assert_allclose(out[:, 0], np.broadcast_to(layer.token.numpy()[0], (2, 4)))
     np.testing.assert_allclose(out[:, 1:], 1.0)
@@ -85,7 +95,7 @@ def test_vit_tiny_parameter_count():
 def test_forward_shapes_and_pooling(tiny):
     x = images(3)
     assert tiny(x).shape == (3, 10)
-    assert tiny(x).dtype == "float32"
+    assert dtype_of(tiny(x)) == "float32"
     features = vit.build("vit_digits", include_top=False, **TINY)
     assert features(x).shape == (3, 16)
     gap = vit.build("vit_digits", pooling="gap", **TINY)
@@ -101,7 +111,7 @@ def test_save_load_roundtrip(tiny, tmp_path):
     assert isinstance(loaded, VisionTransformer)
     assert loaded.get_config() == tiny.get_config()
     x = images(2)
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(tiny(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(tiny(x)), atol=1e-6)
 
 
 def test_conv_stem_sees_neighbouring_pixels_and_saves(tmp_path):
@@ -123,7 +133,7 @@ def test_conv_stem_sees_neighbouring_pixels_and_saves(tmp_path):
     stem.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert loaded.conv_stem == (4, 6)
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(stem(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(stem(x)), atol=1e-6)
 
 
 def _changed_tokens(model, x, y):
@@ -132,7 +142,7 @@ def _changed_tokens(model, x, y):
     for images_ in (x, y):
         for layer in model.stem_layers:
             images_ = layer(images_)
-        tokens.append(np.asarray(model.get_layer("patch_embedding")(images_))[0])
+        tokens.append(to_numpy(model.get_layer("patch_embedding")(images_))[0])
     return np.flatnonzero(np.abs(tokens[1] - tokens[0]).max(-1) > 1e-6).tolist()
 
 
@@ -186,7 +196,7 @@ def test_mixed_float16_fit_uses_loss_scaling():
     history = model.fit(images(8), y, batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert all(v.dtype == "float32" for v in model.trainable_variables)
-    assert model(images(2)).dtype == "float32"
+    assert dtype_of(model(images(2))) == "float32"
     assert model.get_config()["dtype_policy"] == "mixed_float16"
 
 
@@ -205,14 +215,14 @@ def test_mixed_bfloat16_outputs_float32():
     model = vit.build(
         "vit_digits", dtype_policy="mixed_bfloat16", depth=1, hidden_dim=8, num_heads=2, mlp_dim=8
     )
-    assert model(images(2)).dtype == "float32"
+    assert dtype_of(model(images(2))) == "float32"
     assert all(v.dtype == "float32" for v in model.weights)
 
 
 def test_with_image_size(tiny):
     same = tiny.with_image_size(8)
     x = images(2)
-    np.testing.assert_allclose(np.asarray(same(x)), np.asarray(tiny(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(same(x)), to_numpy(tiny(x)), atol=1e-6)
     bigger = tiny.with_image_size(12)
     assert bigger.grid_size == (6, 6)
     assert bigger(images(2, size=12)).shape == (2, 10)
@@ -302,11 +312,11 @@ def test_keras_hub_weight_parity():
         include_top=False,
     )
     x = images(2, size=32, channels=3)
-    expected = np.asarray(backbone(x))  # (2, 17, 32) after the final LayerNorm
-    assert np.abs(np.asarray(model.encode(x)) - expected).max() > 1e-2  # different before
+    expected = to_numpy(backbone(x))  # (2, 17, 32) after the final LayerNorm
+    assert np.abs(to_numpy(model.encode(x)) - expected).max() > 1e-2  # different before
     load_keras_hub_weights(model, backbone)
-    assert np.abs(np.asarray(model.encode(x)) - expected).max() <= 1e-4
-    assert np.abs(np.asarray(model(x)) - expected[:, 0]).max() <= 1e-4  # pooled features
+    assert np.abs(to_numpy(model.encode(x)) - expected).max() <= 1e-4
+    assert np.abs(to_numpy(model(x)) - expected[:, 0]).max() <= 1e-4  # pooled features
     # Another resolution: the position embeddings are interpolated.
     bigger = VisionTransformer(
         image_size=48,
@@ -369,8 +379,8 @@ def test_keras_hub_input_scaling_is_carried_over():
     )
     load_keras_hub_weights(model, backbone, image_converter=converter)
     raw = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
-    expected = np.asarray(backbone(np.asarray(converter(raw))))[:, 0]
-    assert np.abs(np.asarray(model(raw)) - expected).max() <= 1e-4
+    expected = to_numpy(backbone(to_numpy(converter(raw))))[:, 0]
+    assert np.abs(to_numpy(model(raw)) - expected).max() <= 1e-4
     with pytest.raises(ValueError, match="must be a KerasHub ImageConverter"):
         keras_hub_rescaling("scale by 255")
 
@@ -380,8 +390,10 @@ def test_rescaling_argument():
     x = images(2)
     plain = VisionTransformer.from_config_name("vit_digits", depth=1)
     plain.set_weights(model.get_weights())
-    np.testing.assert_allclose(model(x * 16.0), plain(x), atol=1e-5)
-    np.testing.assert_allclose(model.encode(x * 16.0), plain.encode(x), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(model(x * 16.0)), to_numpy(plain(x)), atol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(model.encode(x * 16.0)), to_numpy(plain.encode(x)), atol=1e-5
+    )
     assert model.get_config()["rescaling"] == [0.0625, 0.0]
     assert VisionTransformer.from_config(model.get_config()).rescaling == (0.0625, 0.0)
     for bad in ((1.0,), (1.0, [1, 2]), "0-255", (True, 0.0)):
@@ -487,7 +499,7 @@ def test_train_vit_builds_the_recipe_and_is_seeded():
     a, _ = vit.train_vit(best, 1, x, y, seed=3, config_name="vit_digits", **TINY)
     b, _ = vit.train_vit(best, 1, x, y, seed=3, **TINY)
     assert a.conv_stem == (32, 32) and a.pooling == "token" and a.depth == TINY["depth"]
-    np.testing.assert_allclose(np.asarray(a(x[:2])), np.asarray(b(x[:2])), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(a(x[:2])), to_numpy(b(x[:2])), atol=1e-5)
     gap, _ = vit.train_vit(vit.PLAIN, 1, x, y, fit_options=dict(batch_size=4), **TINY)
     assert gap.pooling == "gap" and gap.conv_stem == ()
 

@@ -74,6 +74,19 @@ def test_plots_accept_tensors():
     assert isinstance(fig, Figure)
 
 
+def test_plots_accept_the_backends_own_tensors():
+    """Layer outputs of this backend, with gradient on PyTorch (where `.numpy()` refuses them)."""
+    import keras
+
+    logits = keras.layers.Dense(3)(np.ones((3, 2), "float32"))
+    weights = keras.ops.softmax(logits, axis=-1)
+    fig = viz.attention_heatmap(weights, ["a", "b", "c"])
+    shown = fig.axes[0].get_images()[0].get_array()
+    np.testing.assert_allclose(np.asarray(shown), keras.ops.convert_to_numpy(weights), rtol=1e-6)
+    image = keras.ops.convert_to_tensor(np.zeros((8, 8, 3), "float32"))
+    assert isinstance(viz.attention_overlay(image, weights[:2, :2]), Figure)
+
+
 @pytest.mark.parametrize(
     "weights, x_labels, y_labels, match",
     [

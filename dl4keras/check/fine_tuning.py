@@ -95,7 +95,8 @@ def fine_tuning_setup(model, unfrozen_from="block3", head_learning_rate=None, ve
       that train but should not, or should but do not;
     - **recompiled**: the optimizer was built, by a `fit` before the
       unfreezing, for other variables than the model's trainable ones (the
-      model was not compiled again: the newly unfrozen layers do not move);
+      model was not compiled again: on TensorFlow the newly unfrozen layers
+      do not move, on JAX and PyTorch the next `fit` raises);
     - **learning rate** (with `head_learning_rate`): the fine-tuning rate
       is not smaller than the head's.
 

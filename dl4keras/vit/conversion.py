@@ -134,7 +134,8 @@ def load_keras_hub_weights(model, backbone, interpolation="bicubic", image_conve
         ... )
         >>> model = load_keras_hub_weights(model, backbone)
         >>> x = np.random.uniform(-1, 1, size=(2, 16, 16, 3)).astype("float32")
-        >>> bool(np.allclose(model.encode(x), backbone(x), atol=1e-5))  # class token + 2×2
+        >>> ours, theirs = (keras.ops.convert_to_numpy(t) for t in (model.encode(x), backbone(x)))
+        >>> bool(np.allclose(ours, theirs, atol=1e-5))  # class token + 2×2
         True
         >>> tuple(model(x).shape)  # pooled: the class token's final state
         (2, 32)

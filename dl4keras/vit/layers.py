@@ -145,7 +145,8 @@ class ClassToken(keras.layers.Layer):
         >>> tokens = layer(keras.ops.zeros((2, 16, 8)))
         >>> tuple(tokens.shape)  # one more token, in front
         (2, 17, 8)
-        >>> bool(np.allclose(tokens[:, 0], layer.token[0]))  # the same learned token for all
+        >>> first, token = (keras.ops.convert_to_numpy(t) for t in (tokens[:, 0], layer.token))
+        >>> bool(np.allclose(first, token[0]))  # the same learned token for all
         True
     """
 
