@@ -28,24 +28,24 @@
 #   bidirectional (BERT), causal (GPT) and cross-attention (encoder–decoder);
 # - what a decoder block adds to an encoder block;
 # - causal language modelling: train a tiny GPT, measure it against n-gram
-#   baselines, see what breaks without the causal mask, compare decoding
-#   strategies with numbers;
+#   baselines, compare decoding strategies with numbers;
 # - masked language modelling: BERT's 80/10/10 rule by hand and with
 #   KerasHub, and why BERT is bidirectional, measured;
 # - how a Hugging Face checkpoint becomes a KerasHub model, and what
 #   pretraining buys on a small labelled text task;
 # - semantic search with sentence embeddings (the exercise).
 #
-# **Backends:** TensorFlow (the default); KerasHub's tokenizers need
-# TensorFlow.
+# Going further: what breaks without the causal mask, fine-tuning MiniLM,
+# generation with a key/value cache, the trained GPT's attention, and real
+# checkpoints (GPT-2, an SST-2 classifier, `hf://`) in the full profile.
 #
 # Run it with `python tutorials/05_pretrained_transformers.py` (add
-# `--profile smoke` for a seconds-long run). Everything runs offline, on a CPU.
+# `--profile smoke` for a seconds-long run). Everything runs offline, on a CPU;
+# KerasHub's tokenizers need TensorFlow installed, whatever the backend.
 
 # %%
 import json
 import logging
-import math
 import tempfile
 import time
 
@@ -54,15 +54,21 @@ import keras_hub
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import ops
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import top_k_accuracy_score
 
-from dl4keras import check, data, gpt, hub, lm, profiles, results, viz
-from dl4keras.transformer import (
-    PositionEmbedding,
-    TransformerDecoderBlock,
-    TransformerEncoderBlock,
+from dl4keras import (
+    check,
+    data,
+    gpt,
+    hub,
+    label_budget,
+    lm,
+    profiles,
+    results,
+    text_experiments,
+    viz,
 )
+from dl4keras.transformer import TransformerDecoderBlock
 
 PROFILE = profiles.current()
 SEQ = profiles.choose(smoke=32, docs=96, full=256)  # tokens per training window
@@ -72,13 +78,11 @@ MLM_STEPS = profiles.choose(smoke=10, docs=1500, full=5000)
 BATCH = profiles.choose(smoke=8, docs=32, full=64)
 SEEDS = profiles.choose(smoke=(0,), docs=(0, 1, 2), full=(0, 1, 2))
 BUDGETS = profiles.choose(smoke=(4,), docs=(8, 32), full=(8, 32))  # labels per class
-FINE_TUNING_EPOCHS = profiles.choose(smoke=1, docs=8, full=8)
 keras.utils.set_random_seed(0)
 np.set_printoptions(precision=3, suppress=True, linewidth=100)
 print(f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.backend()}")
 timings = {}
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # no retracing notes in the output
-
 # %% [markdown]
 # ## Text becomes tokens
 #
@@ -119,21 +123,16 @@ for piece, i, m in zip(pieces, ids, mask):
 
 # %%
 real = mask.astype(bool)
-tokens = pieces
 bidirectional = real[:, None] & real[None, :]
 causal = bidirectional & np.tril(np.ones((len(real), len(real)), bool))
 target = ["[BOS]", "Les", "token", "##iseurs"]  # a French decoder's output so far
 cross = np.ones((len(target), 1), bool) & real[None, :]  # every real encoder token
+panels = {"bidirectional (BERT)": bidirectional, "causal (GPT)": causal}
+panels["cross-attention (decoder -> encoder)"] = cross
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-for ax, (name, m, rows) in zip(
-    axes,
-    [
-        ("bidirectional (BERT)", bidirectional, tokens),
-        ("causal (GPT)", causal, tokens),
-        ("cross-attention (decoder -> encoder)", cross, target),
-    ],
-):
-    viz.attention_heatmap(m.astype("float32"), tokens, rows, ax=ax, title=name, colorbar=False)
+for ax, (name, m) in zip(axes, panels.items()):
+    rows = target if m is cross else pieces
+    viz.attention_heatmap(m.astype("float32"), pieces, rows, ax=ax, title=name, colorbar=False)
 plt.tight_layout()
 plt.show()
 print("allowed pairs:", {"bidirectional": int(bidirectional.sum()), "causal": int(causal.sum())})
@@ -215,105 +214,31 @@ perplexity = {
 print({k: round(v, 2) for k, v in perplexity.items()})
 
 # %% [markdown]
-# Now the model: `dl4keras.gpt.GPT`, two decoder blocks of width 128. We
-# let it continue the same prompt (greedy decoding) before and after
+# Now the model: `dl4keras.gpt.GPT`, two decoder blocks of width 128,
+# trained for one pass over the windows, the learning rate warming up, then
+# decaying (`text_experiments.warmup_cosine`). It continues the same prompt
+# (greedy decoding, `text_experiments.generate_text`) before and after
 # training.
 
 # %%
-GPT_CONFIG = dict(
-    vocabulary_size=256,
-    sequence_length=SEQ,
-    hidden_dim=128,
-    num_layers=2,
-    num_heads=4,
-    mlp_dim=256,
-)
 keras.utils.set_random_seed(0)
-model = gpt.GPT(**GPT_CONFIG)
+model = gpt.GPT(
+    vocabulary_size=256, sequence_length=SEQ, hidden_dim=128, num_layers=2, num_heads=4, mlp_dim=256
+)
 prompt = "The `for` statement"
-prompt_ids = ops.convert_to_numpy(byte_tokenizer(prompt)).astype("int32")
-
-
-def sample(model, sampler="greedy", seed=0, count=1, length=None):
-    """Generated continuations of `prompt`, decoded from bytes."""
-    length = length or min(SEQ, len(prompt_ids) + 80)
-    prompts = np.tile(prompt_ids, (count, 1))
-    ids = gpt.generate(model, prompts, max_length=length, sampler=sampler, seed=seed)
-    return [bytes(np.asarray(row, "uint8").tolist()).decode("utf-8", "replace") for row in ids]
-
-
-print("before training:", repr(sample(model)[0]))
-
-
-def lm_loss():
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
-def cosine(steps, peak=3e-3):
-    return keras.optimizers.schedules.CosineDecay(
-        0.0, steps, warmup_target=peak, warmup_steps=max(1, steps // 20)
-    )
-
-
-model.compile(keras.optimizers.AdamW(cosine(GPT_STEPS)), lm_loss())
+sample_length = min(SEQ, len(prompt) + 80)
+print("before training:", repr(text_experiments.generate_text(model, prompt, sample_length)[0]))
+model.compile(
+    keras.optimizers.AdamW(text_experiments.warmup_cosine(GPT_STEPS)),
+    keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+)
 start = time.perf_counter()
-history = model.fit(x_train, y_train, batch_size=BATCH, epochs=1, verbose=0)
+model.fit(x_train, y_train, batch_size=BATCH, epochs=1, verbose=0)
 timings["gpt_training_s"] = time.perf_counter() - start
-val_loss = float(model.evaluate(x_val, y_val, batch_size=64, verbose=0))
-perplexity["gpt"] = math.exp(val_loss)
+perplexity["gpt"] = float(np.exp(model.evaluate(x_val, y_val, batch_size=64, verbose=0)))
 print(f"trained {GPT_STEPS} steps in {timings['gpt_training_s']:.0f} s")
 print("held-out perplexity:", {k: round(v, 2) for k, v in perplexity.items()})
-print("after training:", repr(sample(model)[0]))
-
-# %% [markdown]
-# ### Without the causal mask, the model cheats
-#
-# Take the same layers but let every position see the whole window
-# (encoder blocks, no mask), and train them exactly as the GPT. Position
-# $t$ can now read its own target, token $t+1$, straight from the input,
-# so the loss can collapse, on held-out text too, as long as the whole
-# window is given. At generation time there is no token $t+1$ to read. We
-# measure both on the validation windows: the loss with the whole window
-# visible, and the loss at the *last* position only, where no future
-# exists, as in generation.
-
-
-# %%
-def encoder_lm(seed, vocabulary, length, width, causal=False):
-    """Two encoder blocks over token + position embeddings, a score per vocabulary entry.
-
-    Without `causal`, every position sees the whole window.
-    """
-    keras.utils.set_random_seed(seed)
-    tokens = keras.Input((length,), dtype="int32")
-    h = PositionEmbedding(length)(keras.layers.Embedding(vocabulary, width)(tokens))
-    attention_mask = np.tril(np.ones((length, length), bool))[None] if causal else None
-    for _ in range(2):
-        h = TransformerEncoderBlock(width, 4, 2 * width)(h, attention_mask=attention_mask)
-    h = keras.layers.LayerNormalization(epsilon=1e-5)(h)
-    return keras.Model(tokens, keras.layers.Dense(vocabulary)(h))
-
-
-def last_position_loss(model, x, y):
-    logits = ops.convert_to_numpy(model.predict(x, batch_size=64, verbose=0))[:, -1]
-    logp = ops.convert_to_numpy(ops.log_softmax(logits, axis=-1))
-    return float(-logp[np.arange(len(y)), y[:, -1]].mean())
-
-
-leaky = encoder_lm(0, 256, SEQ, 128)  # no mask; trained as the GPT: data, steps, schedule
-leaky.compile(keras.optimizers.AdamW(cosine(GPT_STEPS)), lm_loss())
-start = time.perf_counter()
-leaky.fit(x_train, y_train, batch_size=BATCH, epochs=1, verbose=0)
-timings["leaky_training_s"] = time.perf_counter() - start
-leakage = {
-    name: {
-        "whole-window loss": float(m.evaluate(x_val, y_val, batch_size=64, verbose=0)),
-        "last-position loss": last_position_loss(m, x_val, y_val),
-    }
-    for name, m in (("causal GPT", model), ("no causal mask", leaky))
-}
-for name, row in leakage.items():
-    print(f"{name:15s}", {k: round(v, 3) for k, v in row.items()})
+print("after training:", repr(text_experiments.generate_text(model, prompt, sample_length)[0]))
 
 # %% [markdown]
 # ### Decoding: greedy, top-k, top-p, temperature
@@ -323,12 +248,11 @@ for name, row in leakage.items():
 # prone to loops); **top-k** samples among the k most likely; **top-p**
 # (nucleus) among the smallest set with probability ≥ p; **temperature**
 # sharpens (< 1) or flattens (> 1) the distribution before sampling.
-# KerasHub implements them all as *samplers*; `gpt.generate` drives them.
-# One sample says little, so we generate several per strategy and measure
-# the **repetition rate** (share of 4-byte strings that already occurred
-# earlier in the same sample, `dl4keras.lm.repetition_rate`) and
-# **distinct-2** (share of distinct word pairs, `dl4keras.lm.distinct_n`).
-
+# KerasHub implements them all as *samplers*. One sample says little, so
+# `text_experiments.compare_decoding` generates several per strategy and
+# measures the **repetition rate** (share of 4-byte strings that already
+# occurred earlier in the same sample, `lm.repetition_rate`) and
+# **distinct-2** (share of distinct word pairs, `lm.distinct_n`).
 
 # %%
 SAMPLERS = {
@@ -338,17 +262,7 @@ SAMPLERS = {
     "temperature 0.7": keras_hub.samplers.RandomSampler(temperature=0.7),
 }
 count = profiles.choose(smoke=2, docs=8, full=16)
-decoding = {}
-for name, sampler in SAMPLERS.items():
-    texts = [t[len(prompt) :] for t in sample(model, sampler, seed=0, count=count)]
-    decoding[name] = {
-        "repetition": float(np.mean([lm.repetition_rate(t, n=4) for t in texts])),
-        "distinct-2": lm.distinct_n(texts, n=2),
-    }
-    print(
-        f"{name:16s} repetition {decoding[name]['repetition']:.2f}  "
-        f"distinct-2 {decoding[name]['distinct-2']:.2f}  e.g. {texts[0][:60]!r}"
-    )
+decoding = text_experiments.compare_decoding(model, prompt, SAMPLERS, sample_length, count)
 
 # %% [markdown]
 # ## BERT: a masked language model
@@ -398,36 +312,25 @@ print("KerasHub:", {k: round(v, 3) for k, v in keras_rates.items()})
 # only the token ids you list as `unselectable_token_ids`.)
 #
 # **Why bidirectional?** A masked byte is best guessed from both sides:
-# `retu_n` is easy with `n` in view. We train the same small encoder twice,
-# once bidirectional (BERT) and once with a causal mask (left context
-# only), and compare the accuracy on the masked positions of the validation
-# text, over two seeds, against the unigram baseline (always guess the most
-# frequent byte). To keep the four trainings short, the windows are
-# shorter than the GPT's (`MLM_SEQ` bytes).
-
+# `retu_n` is easy with `n` in view. `text_experiments.compare_masked_lms`
+# trains one small encoder twice per seed, as the GPT was trained: once
+# bidirectional (BERT), once with a causal mask (left context only), the
+# loss on the chosen positions only. It scores the masked positions of the
+# validation text, beside the unigram baseline (always guess the most
+# frequent byte). The windows are shorter than the GPT's (`MLM_SEQ` bytes),
+# to keep the four trainings short.
 
 # %%
-def mlm_batch(ids, seed):
-    """Masked inputs, original labels and weights (1 at the chosen positions)."""
-    keras.utils.set_random_seed(seed)
-    return lm.masked_lm_targets(ids, generator(ids))
-
-
-mlm_train = mlm_batch(mlm_windows, seed=0)
-mlm_val = mlm_batch(mlm_val_windows, seed=1)
+keras.utils.set_random_seed(0)
+mlm_train = lm.masked_lm_targets(mlm_windows, generator(mlm_windows))
+keras.utils.set_random_seed(1)
+mlm_val = lm.masked_lm_targets(mlm_val_windows, generator(mlm_val_windows))
 most_frequent = np.bincount(train_ids).argmax()
 mlm = {"unigram": float((mlm_val[1] == most_frequent)[mlm_val[2] > 0].mean())}
 start = time.perf_counter()
-for causal_mask in (False, True):
-    name = "causal mask" if causal_mask else "bidirectional"
-    scores = []
-    for seed in SEEDS[:2]:
-        net = encoder_lm(seed, MLM_VOCAB, MLM_SEQ, 96, causal=causal_mask)
-        net.compile(keras.optimizers.AdamW(cosine(MLM_STEPS)), lm_loss())
-        net.fit(mlm_train[0], mlm_train[1], sample_weight=mlm_train[2], batch_size=BATCH, verbose=0)
-        predicted = np.argmax(net.predict(mlm_val[0], batch_size=64, verbose=0), -1)
-        scores.append(float((predicted == mlm_val[1])[mlm_val[2] > 0].mean()))
-    mlm[name] = scores
+mlm |= text_experiments.compare_masked_lms(
+    mlm_train, mlm_val, SEEDS[:2], MLM_VOCAB, batch_size=BATCH
+)
 timings["mlm_training_s"] = time.perf_counter() - start
 print("masked-token accuracy:", mlm)
 
@@ -483,10 +386,12 @@ print(f"save_to_preset and back: max abs difference {round_trip:.1e}")
 # The task: which area of the standard library does a docstring describe?
 # (`dl4keras.data.stdlib_docstrings`: the first sentences of standard-library
 # docstrings, a few classes, a held-out test split.) As in Tutorial 01 we
-# compare, with few labels per class and over several seeds:
+# compare, with few labels per class and over several seeds
+# (`label_budget.compare_label_budgets`, with the methods of
+# `text_experiments.transfer_methods`):
 #
 # - **bag of words** + logistic regression (word counts, no order);
-# - **the same small Transformer from scratch** (one encoder block over
+# - **from scratch**: the same small Transformer (one encoder block over
 #   byte embeddings, mean-pooled);
 # - **frozen MiniLM** sentence embeddings + a linear classifier.
 #
@@ -495,68 +400,22 @@ print(f"save_to_preset and back: max abs difference {round_trip:.1e}")
 
 # %%
 texts, labels, class_names = data.stdlib_docstrings("train")
-test_texts, test_labels, _ = data.stdlib_docstrings("test")
-print(f"{len(texts)} training and {len(test_texts)} test docstrings, classes {class_names}")
+test = data.stdlib_docstrings("test")[:2]
+print(f"{len(texts)} training and {len(test[0])} test docstrings, classes {class_names}")
 print(repr(texts[0]), "->", class_names[labels[0]])
 start = time.perf_counter()
-train_vectors = ops.convert_to_numpy(encoder.predict(texts, batch_size=64, verbose=0))
-test_vectors = ops.convert_to_numpy(encoder.predict(test_texts, batch_size=64, verbose=0))
+frozen = [encoder.predict(t, batch_size=64, verbose=0) for t in (texts, test[0])]
 timings["minilm_embedding_s"] = time.perf_counter() - start
-TEXT_LEN = 128
+methods = text_experiments.transfer_methods((texts, labels), test, {"frozen MiniLM": frozen})
 
 
-def byte_matrix(strings):
-    rows = np.zeros((len(strings), TEXT_LEN), "int32")
-    for i, s in enumerate(strings):
-        encoded = list(s.encode("utf-8"))[:TEXT_LEN]
-        rows[i, : len(encoded)] = np.asarray(encoded) + 1  # 0 is padding
-    return rows
+def sample(per_class, seed):
+    return (text_experiments.per_class_indices(labels, per_class, seed),)
 
 
-def small_transformer(seed):
-    keras.utils.set_random_seed(seed)
-    tokens = keras.Input((TEXT_LEN,), dtype="int32")
-    h = keras.layers.Embedding(257, 64, mask_zero=True)(tokens)
-    h = TransformerEncoderBlock(64, 4, 128)(PositionEmbedding(TEXT_LEN)(h))
-    h = keras.layers.GlobalAveragePooling1D()(h)
-    return keras.Model(tokens, keras.layers.Dense(len(class_names))(h))
-
-
-def subset(labels, per_class, seed):
-    rng = np.random.default_rng(seed)
-    return np.concatenate(
-        [
-            rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
-            for c in range(len(class_names))
-        ]
-    )
-
-
-x_bytes, x_test_bytes = byte_matrix(texts), byte_matrix(test_texts)
-transfer = {}
-for budget in BUDGETS:
-    for seed in SEEDS:
-        pick = subset(labels, budget, seed)
-        words = CountVectorizer().fit([texts[i] for i in pick])
-        bow = LogisticRegression(max_iter=2000).fit(
-            words.transform([texts[i] for i in pick]), labels[pick]
-        )
-        net = small_transformer(seed)
-        net.compile(keras.optimizers.AdamW(1e-3), lm_loss(), metrics=["accuracy"])
-        net.fit(x_bytes[pick], labels[pick], batch_size=16, epochs=20, verbose=0)
-        frozen = LogisticRegression(max_iter=2000).fit(train_vectors[pick], labels[pick])
-        scores = {
-            "bag of words": bow.score(words.transform(test_texts), test_labels),
-            "Transformer from scratch": net.evaluate(x_test_bytes, test_labels, verbose=0)[1],
-            "frozen MiniLM": frozen.score(test_vectors, test_labels),
-        }
-        for method, score in scores.items():
-            transfer.setdefault(f"{budget}/class", {}).setdefault(method, []).append(float(score))
-
-
-small_budget = f"{BUDGETS[0]}/class"
-for budget, row in transfer.items():
-    print(budget, {m: f"{np.mean(s):.1%} ± {np.std(s):.1%}" for m, s in row.items()})
+transfer = label_budget.compare_label_budgets(methods, sample, BUDGETS, SEEDS)
+print(transfer.table(chance=1 / len(class_names)))
+print(transfer.compare("frozen MiniLM", "from scratch"))
 
 # %% [markdown]
 # ## Exercise 4.5: semantic search
@@ -570,9 +429,10 @@ for budget, row in transfer.items():
 # **Task.** Write `mean_pool(token_embeddings, padding_mask)`: the mean of
 # the token vectors over the *real* tokens (the padding mask), then L2
 # normalised. Check it with `check.sentence_embeddings(mean_pool)`, use it on
-# the MiniLM backbone's token outputs to embed the documents and the
-# queries, rank the documents by cosine similarity and report recall@1 (the
-# right document first) and recall@5 (among the first five).
+# the MiniLM backbone's token outputs (`search_backbone` below) to embed the
+# documents and the queries, rank the documents by cosine similarity and
+# report recall@1 (the right document first) and recall@5 (among the first
+# five).
 #
 # **Hints.**
 #
@@ -580,15 +440,20 @@ for budget, row in transfer.items():
 #   `mask[..., None]`), sum over the token axis, divide by the number of real
 #   tokens.
 # - `ops.normalize(x, axis=-1)` or divide by `ops.norm(x, axis=-1, keepdims=True)`.
-# - Cosine similarities of unit vectors: `queries @ documents.T`; the ranking:
-#   `np.argsort(-similarity, axis=1)`.
+# - `inputs = search_preprocessor(strings)` holds the padding mask;
+#   `search_backbone(inputs)["sequence_output"]` the token vectors.
+# - Similarities: `queries @ documents.T`; recall@k: scikit-learn's
+#   `top_k_accuracy_score`, the documents as the classes.
+
+# %%
+queries, documents, answers = data.search_queries()
+search_backbone, search_preprocessor = hub.load_minilm(sequence_length=64)
 
 
 # %% tags=["solution"]
 def mean_pool(token_embeddings, padding_mask):
     mask = ops.cast(padding_mask, token_embeddings.dtype)[..., None]
-    summed = ops.sum(token_embeddings * mask, axis=1)
-    mean = summed / ops.maximum(ops.sum(mask, axis=1), 1.0)
+    mean = ops.sum(token_embeddings * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
     return ops.normalize(mean, axis=-1)
 
 
@@ -596,53 +461,59 @@ pooling_ok = check.sentence_embeddings(mean_pool)
 
 
 # %% tags=["solution"]
-search_backbone, search_preprocessor = hub.load_minilm(sequence_length=64)
-
-
 def embed(strings):
-    vectors = []
-    for start in range(0, len(strings), 64):
-        inputs = search_preprocessor(strings[start : start + 64])
-        tokens = search_backbone(inputs)["sequence_output"]
-        vectors.append(ops.convert_to_numpy(mean_pool(tokens, inputs["padding_mask"])))
-    return np.concatenate(vectors)
+    inputs = search_preprocessor(strings)
+    tokens = search_backbone(inputs)["sequence_output"]
+    return ops.convert_to_numpy(mean_pool(tokens, inputs["padding_mask"]))
 
 
-queries, documents, answers = data.search_queries()
 similarity = embed(queries) @ embed(documents).T
-ranking = np.argsort(-similarity, axis=1)
-answers = np.asarray(answers)
-recall = {k: float(np.mean([a in r[:k] for a, r in zip(answers, ranking)])) for k in (1, 5)}
-print(
-    f"{len(queries)} queries, {len(documents)} documents: recall@1 {recall[1]:.1%}, "
-    f"recall@5 {recall[5]:.1%}"
+ids = range(len(documents))
+recall = {k: float(top_k_accuracy_score(answers, similarity, k=k, labels=ids)) for k in (1, 5)}
+print(f"{len(queries)} queries: recall@1 {recall[1]:.1%}, recall@5 {recall[5]:.1%}")
+print(f"e.g. {queries[0]!r} -> {documents[similarity[0].argmax()]!r}")
+
+# %% [markdown]
+# ## Going further: without the causal mask, the model cheats
+#
+# Take the same layers as the GPT but let every position see the whole
+# window (`text_experiments.encoder_lm`: encoder blocks, no mask), and train
+# them exactly as the GPT. Position $t$ can now read its own target, token
+# $t+1$, straight from the input, so the loss can collapse, on held-out text
+# too, as long as the whole window is given. At generation time there is no
+# token $t+1$ to read. We measure both on the validation windows: the loss
+# with the whole window visible, and the loss at the *last* position only,
+# where no future exists, as in generation
+# (`text_experiments.last_position_loss`).
+
+# %%
+leaky = text_experiments.encoder_lm(256, SEQ, hidden_dim=128, seed=0)  # no mask
+timings["leaky_training_s"] = text_experiments.train_language_model(
+    leaky, x_train, y_train, batch_size=BATCH
 )
-print(f"e.g. {queries[0]!r} -> {documents[ranking[0, 0]]!r}")
+leakage = {
+    name: {
+        "whole-window loss": float(m.evaluate(x_val, y_val, batch_size=64, verbose=0)),
+        "last-position loss": text_experiments.last_position_loss(m, x_val, y_val),
+    }
+    for name, m in (("causal GPT", model), ("no causal mask", leaky))
+}
+for name, row in leakage.items():
+    print(f"{name:15s}", {k: round(v, 3) for k, v in row.items()})
 
 # %% [markdown]
 # ## Going further: fine-tuning MiniLM
 #
 # Instead of a classifier on frozen embeddings, train the whole network:
 # KerasHub's `BertTextClassifier` on the same Hugging Face folder, a small
-# learning rate with warmup, at the smaller label budget. The full profile
-# runs it over the seeds above; the docs profile, to stay within its time
-# budget on two CPU cores, prints how to run it; the smoke profile runs one
-# short epoch so that the code is tested.
-
+# learning rate with warmup (`text_experiments.fine_tuning_method`), at the
+# smaller label budget, on the same draws of labelled docstrings. The full
+# profile runs it over the seeds above; the docs profile, to stay within its
+# time budget on two CPU cores, prints how to run it; the smoke profile runs
+# one short epoch so that the code is tested.
 
 # %%
-def fine_tuned_minilm(classifier, pretrained, pick, seed, epochs=FINE_TUNING_EPOCHS):
-    keras.utils.set_random_seed(seed)
-    classifier.set_weights(pretrained)  # every run starts from the same weights
-    steps = epochs * math.ceil(len(pick) / 8)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, steps, warmup_target=1e-4, warmup_steps=max(1, steps // 10)
-    )
-    classifier.compile(keras.optimizers.AdamW(schedule), lm_loss(), metrics=["accuracy"])
-    classifier.fit([texts[i] for i in pick], labels[pick], batch_size=8, epochs=epochs, verbose=0)
-    return classifier.evaluate(test_texts, test_labels, batch_size=64, verbose=0)[1]
-
-
+fine_tuned = {}
 if PROFILE == "docs":
     print("Run with --profile full to fine-tune MiniLM.")
 else:
@@ -651,13 +522,14 @@ else:
         str(hub.minilm_path()), num_classes=len(class_names)
     )
     classifier.preprocessor.sequence_length = 48  # the first sentences are short
-    pretrained = classifier.get_weights()  # the backbone as pretrained, a fresh head
-    transfer[small_budget]["MiniLM fine-tuned"] = [
-        float(fine_tuned_minilm(classifier, pretrained, subset(labels, BUDGETS[0], s), s))
-        for s in SEEDS
-    ]
+    fine_tune = text_experiments.fine_tuning_method(
+        classifier, (texts, labels), test, epochs=profiles.choose(smoke=1, docs=8, full=8)
+    )
+    tuned = label_budget.compare_label_budgets(
+        {"MiniLM fine-tuned": fine_tune}, sample, BUDGETS[:1], SEEDS
+    )
+    fine_tuned = tuned.to_dict()
     timings["minilm_fine_tuning_s"] = time.perf_counter() - start
-    print(small_budget, {m: f"{np.mean(s):.1%}" for m, s in transfer[small_budget].items()})
 
 # %% [markdown]
 # ## Going further: generation with a cache, and the full profile
@@ -666,9 +538,24 @@ else:
 # `gpt.generate` does. KerasHub's `GPT2CausalLM` keeps the keys and values
 # of the previous tokens in a **cache** and computes only the new token. The
 # same small model both ways (random weights: speed does not depend on
-# them):
+# them); `gpt_from` builds our `GPT` with a `GPT2Backbone`'s numbers and
+# weights:
+
 
 # %%
+def gpt_from(backbone):
+    ours = gpt.GPT(
+        vocabulary_size=backbone.vocabulary_size,
+        sequence_length=backbone.max_sequence_length,
+        hidden_dim=backbone.hidden_dim,
+        num_layers=backbone.num_layers,
+        num_heads=backbone.num_heads,
+        mlp_dim=backbone.intermediate_dim,
+        activation="gelu_approximate",
+    )
+    return gpt.load_keras_hub_weights(ours, backbone)
+
+
 gpt2 = keras_hub.models.GPT2Backbone(
     vocabulary_size=256,
     num_layers=2,
@@ -677,35 +564,18 @@ gpt2 = keras_hub.models.GPT2Backbone(
     intermediate_dim=256,
     max_sequence_length=SEQ,
 )
-ours = gpt.GPT(**GPT_CONFIG, activation="gelu_approximate")
-gpt.load_keras_hub_weights(ours, gpt2)
-length = min(SEQ, 64)
-start_ids = np.zeros((4, 1), "int32")
-
-
-def tokens_per_second(fn):
-    fn()  # compile
-    start = time.perf_counter()
-    fn()
-    return 4 * (length - 1) / (time.perf_counter() - start)
-
-
+ours, length, start_ids = gpt_from(gpt2), min(SEQ, 64), np.zeros((4, 1), "int32")
 causal_lm = keras_hub.models.GPT2CausalLM(backbone=gpt2, preprocessor=None)
 causal_lm.compile(sampler="greedy")
-no_cache = tokens_per_second(lambda: gpt.generate(ours, start_ids, max_length=length))
-with_cache = tokens_per_second(
-    lambda: causal_lm.generate(
-        {
-            "token_ids": np.pad(start_ids, ((0, 0), (0, length - 1))),
-            "padding_mask": np.pad(np.ones_like(start_ids, bool), ((0, 0), (0, length - 1))),
-        },
-        stop_token_ids=None,
-    )
-)
-print(
-    f"tokens/s: recompute {no_cache:.0f}, KerasHub cache {with_cache:.0f} "
-    f"({with_cache / no_cache:.1f}x)"
-)
+empty = {"token_ids": np.zeros((4, length), "int32"), "padding_mask": np.zeros((4, length), bool)}
+empty["padding_mask"][:, 0] = True  # the one start token
+speed = {
+    "recompute": lambda: gpt.generate(ours, start_ids, max_length=length),
+    "KerasHub cache": lambda: causal_lm.generate(empty, stop_token_ids=None),
+}
+speed = {k: text_experiments.tokens_per_second(f, 4 * (length - 1)) for k, f in speed.items()}
+print("tokens/s:", {k: round(v) for k, v in speed.items()})
+print(f"the cache generates {speed['KerasHub cache'] / speed['recompute']:.1f}x as fast")
 
 # %% [markdown]
 # ### Where the trained GPT looks
@@ -728,49 +598,21 @@ plt.show()
 # %% [markdown]
 # **Full profile (online, GPU).** With internet access the same code runs
 # real checkpoints: GPT-2's weights (`gpt2_base_en`) in our from-scratch
-# `GPT`, a few-shot prompt, a KerasHub BERT classifier fine-tuned on SST-2
-# (`bert_tiny_en_uncased_sst2`), and any `hf://` checkpoint through
-# `hub.load_text_encoder("hf://...")`. In the smoke profile these cells run
-# on a tiny random backbone and on the offline MiniLM folder, so that their
-# code is tested; in the docs profile (offline) they say what they would do.
+# `GPT` (`gpt_from` above, which the smoke and docs profiles run on the
+# small random backbone), a few-shot prompt, a KerasHub BERT classifier
+# fine-tuned on SST-2 (`bert_tiny_en_uncased_sst2`), and any `hf://`
+# checkpoint through `hub.load_text_encoder("hf://...")`. In the smoke
+# profile the classifier and encoder calls run on the offline MiniLM folder,
+# so that their code is tested; in the docs profile (offline) they say what
+# they would do.
 
 # %%
 if PROFILE == "full":
     tokenizer = keras_hub.models.GPT2Tokenizer.from_preset("gpt2_base_en")
-    real = keras_hub.models.GPT2Backbone.from_preset("gpt2_base_en")
-    big = gpt.GPT(
-        vocabulary_size=real.vocabulary_size,
-        sequence_length=real.max_sequence_length,
-        hidden_dim=real.hidden_dim,
-        num_layers=real.num_layers,
-        num_heads=real.num_heads,
-        mlp_dim=real.intermediate_dim,
-        activation="gelu_approximate",
-    )
-    gpt.load_keras_hub_weights(big, real)
+    big = gpt_from(keras_hub.models.GPT2Backbone.from_preset("gpt2_base_en"))
     few_shot = "English: cat\nFrench: chat\nEnglish: dog\nFrench: chien\nEnglish: house\nFrench:"
     ids = ops.convert_to_numpy(tokenizer(few_shot))[None]
     print(tokenizer.detokenize(gpt.generate(big, ids, max_length=ids.shape[1] + 5)[0]))
-elif PROFILE == "smoke":
-    tiny = keras_hub.models.GPT2Backbone(
-        vocabulary_size=50,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=16,
-    )
-    tiny_gpt = gpt.GPT(
-        vocabulary_size=50,
-        sequence_length=16,
-        hidden_dim=16,
-        num_layers=1,
-        num_heads=2,
-        mlp_dim=32,
-        activation="gelu_approximate",
-    )
-    gpt.load_keras_hub_weights(tiny_gpt, tiny)
-    print("dry run:", gpt.generate(tiny_gpt, np.array([[1, 2, 3]]), max_length=8)[0])
 else:
     print("The full profile loads gpt2_base_en (about 500 MB) and needs internet.")
 
@@ -816,22 +658,19 @@ metrics = {
     "mask_rates": {"by_hand": by_hand, "keras_hub": keras_rates},
     "masked_lm_accuracy": mlm,
     "preset_round_trip_max_abs_diff": round_trip,
-    "transfer_accuracy": transfer,
+    "transfer_accuracy": transfer.to_dict(),
+    "minilm_fine_tuned": fine_tuned,
+    "generation_tokens_per_second": speed,
     "search_recall": recall,
     "check_sentence_embeddings_solution": bool(pooling_ok),
     "timings_s": timings,
 }
-gain = np.mean(transfer[small_budget]["frozen MiniLM"]) - np.mean(
-    transfer[small_budget]["Transformer from scratch"]
-)
+gain = 100 * (transfer.mean("frozen MiniLM") - transfer.mean("from scratch"))[0]
+ppl, m = perplexity, {k: np.mean(v) for k, v in mlm.items()}  # m: masked LMs, mean of seeds
 headline = {
-    "tiny GPT held-out perplexity (bigram baseline)": (
-        f"{perplexity['gpt']:.2f} ({perplexity['bigram']:.2f})"
-    ),
-    "masked-token accuracy, bidirectional vs causal (mean of seeds)": (
-        f"{np.mean(mlm['bidirectional']):.1%} vs {np.mean(mlm['causal mask']):.1%}"
-    ),
-    f"frozen MiniLM minus Transformer from scratch, {small_budget}": f"{gain * 100:+.1f} points",
+    "tiny GPT held-out perplexity (bigram)": f"{ppl['gpt']:.2f} ({ppl['bigram']:.2f})",
+    "masked-token accuracy, BERT vs causal": f"{m['bidirectional']:.1%} vs {m['causal mask']:.1%}",
+    f"frozen MiniLM minus from scratch, {BUDGETS[0]}/class": f"{gain:+.1f} points",
     "semantic search recall@1 / recall@5": f"{recall[1]:.1%} / {recall[5]:.1%}",
 }
 print(f"wrote {results.save('05_pretrained_transformers', metrics, headline=headline)}")
