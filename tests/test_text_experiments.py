@@ -117,7 +117,9 @@ def test_compare_masked_lms_bidirectional_sees_what_the_causal_model_cannot():
     scores = text_experiments.compare_masked_lms(
         train, (inputs, labels, weights), seeds=(0,), vocabulary_size=9, hidden_dim=16, batch_size=8
     )
-    assert scores["bidirectional"] == [1.0]
+    # Near-perfect (1.0 on TensorFlow and PyTorch, 7 of 8 on JAX: each backend draws its own
+    # initial weights and dropout from the same seed), far above chance; the causal model is at it.
+    assert scores["bidirectional"][0] >= 0.75
     assert scores["causal mask"][0] <= 0.25  # chance is 1/8
     with pytest.raises(ValueError, match="argument `seeds`"):
         text_experiments.compare_masked_lms(train, train, seeds=(), vocabulary_size=9)
