@@ -329,7 +329,8 @@ class MultiHeadAttention(keras.layers.Layer):
                [1, 1, 1, 0],
                [1, 1, 1, 0],
                [1, 1, 1, 0]])
-        >>> bool(np.allclose(keras.ops.sum(scores, axis=-1), 1.0))  # rows still sum to 1
+        >>> sums = keras.ops.convert_to_numpy(keras.ops.sum(scores, axis=-1))
+        >>> bool(np.allclose(sums, 1.0))  # rows still sum to 1
         True
     """
 
