@@ -100,7 +100,7 @@ def _notebook():
         nbformat.v4.new_markdown_cell(
             "**Reading the results.** Fine.", metadata={"tags": ["solution"]}
         ),
-        nbformat.v4.new_code_cell("print('after the solution')"),
+        nbformat.v4.new_code_cell("print('after the solution')\ncheck.visible(mine)"),
         nbformat.v4.new_markdown_cell("## Going further: Exercise 9.1, part 2\n\nMore."),
         nbformat.v4.new_code_cell("check.part_two(mine)", metadata={"tags": ["solution"]}),
         nbformat.v4.new_markdown_cell("## Exercise 9.2: the last\n\nTask."),
@@ -173,7 +173,11 @@ def test_exercise_sections_find_each_exercise_its_solutions_and_self_checks():
     assert exercise["title"] == "Exercise 9.1: a `layer` of yours"
     ids = [cell["id"] for cell in nb["cells"]]
     assert exercise["cells"] == [(ids[2], False), (ids[3], True), (ids[4], True), (ids[5], False)]
-    assert exercise["checks"] == ["check.mine(\n    mine, size=2\n)", "dl4keras.check.other(mine)"]
+    assert exercise["checks"] == [
+        "check.mine(\n    mine, size=2\n)",
+        "dl4keras.check.other(mine)",
+        "check.visible(mine)",  # a self-check in a cell of its own counts too
+    ]
     assert last == {
         "title": "Exercise 9.2: the last",
         "cells": [(ids[8], False), (ids[9], True)],
@@ -205,8 +209,8 @@ def test_each_exercise_becomes_one_box_with_its_solution_collapsed_and_its_self_
     assert box.index("</details>") < box.index("dl4keras-self-check") < box.index(ids[6])
     assert '<p class="admonition-title">Exercise 9.1: a `layer` of yours</p>' in box
     assert (
-        "<pre><code>check.mine(\n    mine, size=2\n)\ndl4keras.check.other(mine)</code></pre>"
-        in box
+        "<pre><code>check.mine(\n    mine, size=2\n)\ndl4keras.check.other(mine)\n"
+        "check.visible(mine)</code></pre>" in box
     )
     # the page around the boxes is unchanged
     first, middle, second = (html.rfind("<div", 0, html.index(i)) for i in (ids[2], ids[6], ids[8]))
@@ -222,3 +226,18 @@ def test_an_exercise_whose_cells_are_not_on_the_page_is_left_alone(caplog):
     with caplog.at_level("WARNING"):
         assert hook.box_exercises(html, hook.exercise_sections(nb), "t.ipynb") == html
     assert "t.ipynb" in caplog.text and "Exercise 9.1" in caplog.text
+
+
+def test_every_tutorial_exercise_has_a_self_check():
+    import jupytext
+
+    hook = _hook()
+    tutorials = sorted((HOOK.parents[2] / "tutorials").glob("[0-9][0-9]_*.py"))
+    assert len(tutorials) == 6
+    for path in tutorials:
+        nb = json.loads(jupytext.writes(jupytext.read(path), fmt="ipynb"))
+        sections = hook.exercise_sections(nb)
+        assert sections, f"{path.name}: no exercise section"
+        for section in sections:
+            assert any(solution for _, solution in section["cells"]), (path.name, section)
+            assert section["checks"], f"{path.name}: {section['title']!r} has no self-check"

@@ -231,8 +231,8 @@ def exercise_sections(nb: dict) -> list[dict]:
     A section runs from its heading's markdown cell to the next level-2
     heading. Returns, per exercise, ``{"title", "cells": [(cell id, is a
     solution)], "checks": [...]}``, where ``checks`` are the `check_calls` of
-    its solution code cells: the self-check the learner runs on their own
-    solution.
+    its code cells (in a solution cell or in a cell of its own after it): the
+    self-check the learner runs on their own solution.
     """
     sections, current = [], None
     for cell in nb.get("cells", []):
@@ -246,7 +246,7 @@ def exercise_sections(nb: dict) -> list[dict]:
             continue
         solution = SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
         current["cells"].append((cell.get("id"), solution))
-        if solution and cell.get("cell_type") == "code":
+        if cell.get("cell_type") == "code":
             current["checks"] += check_calls(_source(cell))
     return sections
 
