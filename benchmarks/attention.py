@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import resource
@@ -52,15 +51,8 @@ from dl4keras.attention import MultiHeadAttention  # noqa: E402
 CONTENDERS = ("dl4keras", "keras")
 
 
-def _load_sibling(name):
-    path = Path(__file__).resolve().with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_results = _load_sibling("_results")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the folder is no package
+import _results  # noqa: E402
 
 
 def make_step(name, batch, seq, dim, heads, jit, causal=False):

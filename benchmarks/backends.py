@@ -61,16 +61,8 @@ TAG = "BACKENDS_WORKER "
 HERE = Path(__file__).resolve()
 
 
-def _load_sibling(name):
-    spec = importlib.util.spec_from_file_location(
-        f"benchmarks_{name}", HERE.with_name(f"{name}.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_results = _load_sibling("_results")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the folder is no package
+import _results  # noqa: E402
 
 
 def _send(payload):
@@ -83,7 +75,7 @@ def worker(backend, jit, batch_size, warmup):
 
     if keras.backend.backend() != backend:
         sys.exit(f"worker for {backend} got the {keras.backend.backend()} backend")
-    vit = _load_sibling("vit")  # the ViT config, the fixed batches, the step timer
+    vit = _results.load_sibling("vit")  # the ViT config, the fixed batches, the step timer
     from dl4keras.vit import VisionTransformer
 
     keras.utils.set_random_seed(0)

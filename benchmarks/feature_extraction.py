@@ -18,7 +18,7 @@ writes the results as JSON (the format of `benchmarks/_results.py`;
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -27,16 +27,8 @@ import numpy as np
 
 from dl4keras import backbones, data
 
-
-def _load_sibling(name):
-    path = Path(__file__).resolve().with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_results = _load_sibling("_results")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the folder is no package
+import _results  # noqa: E402
 
 
 def through_backbone(extractor, x, y, epochs):

@@ -20,7 +20,7 @@ difference between the two layer-wise versions after the same steps.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -32,15 +32,8 @@ from dl4keras.layerwise_lr import LayerwiseLR
 LEARNING_RATE = 1e-3
 
 
-def _load_sibling(name):
-    path = Path(__file__).resolve().with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_results = _load_sibling("_results")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the folder is no package
+import _results  # noqa: E402
 
 
 def build_model(groups, layers_per_group, width, inputs, classes):

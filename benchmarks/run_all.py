@@ -21,7 +21,6 @@ so that it never replaces the measured results.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from typing import NamedTuple
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 QUICK_RESULTS = HERE.parent / "build" / "benchmarks-quick"
+sys.path.insert(0, str(HERE))  # the folder is no package
+import _results  # noqa: E402
 
 
 class Benchmark(NamedTuple):
@@ -76,14 +77,6 @@ BENCHMARKS = (
 NAMES = tuple(b.name for b in BENCHMARKS)
 
 
-def _machine():
-    path = HERE / "_results.py"
-    spec = importlib.util.spec_from_file_location("benchmarks__results", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.machine()
-
-
 def command(benchmark, output, quick=False, note=""):
     """The command line that runs `benchmark` and writes its results to `output`."""
     args = benchmark.quick_args if quick else benchmark.args
@@ -100,7 +93,7 @@ def run(names=NAMES, results_dir=None, quick=False, note=""):
         raise ValueError(f"names: unknown benchmark(s) {unknown}; choose from {', '.join(NAMES)}")
     results_dir = Path(results_dir or (QUICK_RESULTS if quick else RESULTS))
     results_dir.mkdir(parents=True, exist_ok=True)
-    has_gpu = bool(_machine()["gpu"])
+    has_gpu = bool(_results.machine()["gpu"])
     status = {}
     for benchmark in (b for b in BENCHMARKS if b.name in names):
         if benchmark.needs_gpu and not has_gpu and not quick:

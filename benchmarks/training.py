@@ -53,7 +53,6 @@ depend on the load.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -69,21 +68,13 @@ import tensorflow as tf  # noqa: E402
 
 from dl4keras.vit import VisionTransformer  # noqa: E402
 
-
-def _sibling(name):
-    """Another script of this folder as a module (the folder is no package)."""
-    path = Path(__file__).resolve().with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the folder is no package
+import _results  # noqa: E402
 
 # The ViT benchmark's model config, fixed batches and interleaved timing.
-_vit = _sibling("vit")
+_vit = _results.load_sibling("vit")
 SMALL, NUM_CLASSES = _vit.SMALL, _vit.NUM_CLASSES
 make_batches, bench = _vit.make_batches, _vit.bench
-_results = _sibling("_results")
 
 POLICIES = ("float32", "mixed_bfloat16")
 WORKER_TAG = "TRAINING_BENCHMARK_WORKER"

@@ -42,7 +42,6 @@ processes; the interleaved ratio is the figure to read.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -55,16 +54,8 @@ import numpy as np  # noqa: E402
 
 from dl4keras.vit import VisionTransformer, load_keras_hub_weights  # noqa: E402
 
-
-def _load_sibling(name):
-    path = Path(__file__).resolve().with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_results = _load_sibling("_results")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the folder is no package
+import _results  # noqa: E402
 
 SMALL = dict(image_size=32, patch_size=4, hidden_dim=64, depth=4, num_heads=4, mlp_dim=128)
 NUM_CLASSES = 10

@@ -38,7 +38,9 @@ from-scratch `dl4keras.attention.MultiHeadAttention`: if the embeddings do
 not change, the from-scratch layer computes what the built-in one does.
 
 `attention_maps` returns what every head of every layer attends to for one
-sentence, ready for `dl4keras.viz.attention_grid`.
+sentence, ready for `dl4keras.viz.attention_grid`; `head_statistics` and
+`link_weights` average such maps over sentences, to find heads that look at
+the previous token, at `[CLS]`/`[SEP]`, or from one word to a related one.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ __all__ = [
     "MissingModelError",
     "WeightsUnavailableError",
     "attention_maps",
+    "head_statistics",
+    "link_weights",
     "load_minilm",
     "load_text_encoder",
     "minilm_path",
@@ -966,3 +970,121 @@ def attention_maps(backbone, preprocessor, sentence):
     tokens = [preprocessor.tokenizer.id_to_token(int(i)) for i in ids]
     stacked = np.stack(weights)[:, :, real][:, :, :, real]
     return tokens, stacked.astype("float32")
+
+
+def head_statistics(backbone, preprocessor, sentences):
+    """What each attention head of an encoder does, averaged over sentences.
+
+    Runs `attention_maps` on each sentence; for its weights `w`, of shape
+    `(layers, heads, T, T)`, computes per layer and head:
+
+    - ``"previous_token"``: the weight a token gives to the token just
+      before it, `w[:, :, i, i - 1]`, averaged over the positions `i >= 1`;
+    - ``"cls_sep"``: the weight a token gives to the first and last tokens
+      together (`[CLS]` and `[SEP]`), averaged over the tokens;
+    - ``"entropy"``: the entropy of a token's weights in nats (low: focused
+      on few tokens), averaged over the tokens;
+
+    and averages each over the sentences.
+
+    Args:
+        backbone: a KerasHub encoder backbone (see `attention_maps`).
+        preprocessor: its preprocessor (see `attention_maps`).
+        sentences: a non-empty list of strings.
+
+    Returns:
+        A dict from the statistic's name to a float64 numpy array of shape
+        `(layers, heads)`.
+
+    Raises:
+        ValueError: if `sentences` is not a non-empty list of strings.
+
+    Examples:
+        >>> from dl4keras import hub
+        >>> backbone, preprocessor = hub.load_minilm(sequence_length=32)
+        >>> stats = hub.head_statistics(
+        ...     backbone, preprocessor, ["The cat sat.", "A dog barked loudly."]
+        ... )
+        >>> sorted(stats), stats["entropy"].shape
+        (['cls_sep', 'entropy', 'previous_token'], (6, 12))
+        >>> bool(((stats["cls_sep"] >= 0) & (stats["cls_sep"] <= 1)).all())
+        True
+    """
+    if (
+        not isinstance(sentences, (list, tuple))
+        or not sentences
+        or not all(isinstance(s, str) for s in sentences)
+    ):
+        raise ValueError(
+            "`sentences` must be a non-empty list of strings. "
+            f"Received: sentences={sentences!r:.200}"
+        )
+    totals = {"previous_token": 0.0, "cls_sep": 0.0, "entropy": 0.0}
+    for sentence in sentences:
+        _, w = attention_maps(backbone, preprocessor, sentence)
+        w = w.astype("float64")
+        i = np.arange(1, w.shape[-1])
+        totals["previous_token"] += w[:, :, i, i - 1].mean(-1)
+        totals["cls_sep"] += (w[:, :, :, 0] + w[:, :, :, -1]).mean(-1)
+        totals["entropy"] += -(w * np.log(w + 1e-12)).sum(-1).mean(-1)
+    return {name: total / len(sentences) for name, total in totals.items()}
+
+
+def link_weights(backbone, preprocessor, links):
+    """The attention weight from one token to another, per layer and head, averaged over sentences.
+
+    For a head that links related words, e.g. a pronoun to the noun it
+    refers to: on sentences where the answer is known, each head is scored
+    by the weight (from `attention_maps`) that the first token gives to the
+    second.
+
+    Args:
+        backbone: a KerasHub encoder backbone (see `attention_maps`).
+        preprocessor: its preprocessor (see `attention_maps`).
+        links: a non-empty list of `(sentence, from_token, to_token)`
+            triples. Both tokens must be among the sentence's tokens as the
+            preprocessor writes them (WordPiece, lower case for MiniLM); the
+            first occurrence of each is used.
+
+    Returns:
+        A float64 numpy array of shape `(layers, heads)`: the mean weight
+        from `from_token` to `to_token` over the links.
+
+    Raises:
+        ValueError: if `links` is not a non-empty list of such triples, or a
+            token is not among its sentence's tokens (the tokens are named).
+
+    Examples:
+        >>> from dl4keras import hub
+        >>> backbone, preprocessor = hub.load_minilm(sequence_length=32)
+        >>> weights = hub.link_weights(
+        ...     backbone, preprocessor, [("The cat sat because it was tired.", "it", "cat")]
+        ... )
+        >>> weights.shape, bool(((weights >= 0) & (weights <= 1)).all())
+        ((6, 12), True)
+    """
+    if (
+        not isinstance(links, (list, tuple))
+        or not links
+        or not all(
+            isinstance(link, (list, tuple))
+            and len(link) == 3
+            and all(isinstance(part, str) for part in link)
+            for link in links
+        )
+    ):
+        raise ValueError(
+            "`links` must be a non-empty list of (sentence, from_token, to_token) "
+            f"string triples. Received: links={links!r:.200}"
+        )
+    total = 0.0
+    for sentence, source, target in links:
+        tokens, w = attention_maps(backbone, preprocessor, sentence)
+        missing = [token for token in (source, target) if token not in tokens]
+        if missing:
+            raise ValueError(
+                f"The tokens {missing} are not among the tokens of {sentence!r}: "
+                f"{tokens}. Give them as the preprocessor writes them."
+            )
+        total += w[:, :, tokens.index(source), tokens.index(target)].astype("float64")
+    return total / len(links)

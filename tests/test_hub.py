@@ -580,3 +580,57 @@ def test_attention_maps_bad_input(minilm):
         hub.attention_maps(backbone, preprocessor, ["two", "sentences"])
     with pytest.raises(ValueError, match="transformer_layers"):
         hub.attention_maps(tiny_encoder(), preprocessor, "A cat.")
+
+
+def test_head_statistics_are_the_attention_maps_averaged(minilm):
+    backbone, preprocessor = minilm
+    sentences = SENTENCES[:2]
+    stats = hub.head_statistics(backbone, preprocessor, sentences)
+    maps = [hub.attention_maps(backbone, preprocessor, s)[1] for s in sentences]
+    expected = {"previous_token": 0.0, "cls_sep": 0.0, "entropy": 0.0}
+    for w in maps:  # each statistic written out, token by token
+        layers, heads, length, _ = w.shape
+        for layer in range(layers):
+            for head in range(heads):
+                rows = w[layer, head].astype("float64")
+                for name, value in (
+                    ("previous_token", np.mean([rows[i, i - 1] for i in range(1, length)])),
+                    ("cls_sep", np.mean(rows[:, 0] + rows[:, -1])),
+                    ("entropy", np.mean([-(r * np.log(r)).sum() for r in rows])),
+                ):
+                    expected.setdefault((name, layer, head), 0.0)
+                    expected[(name, layer, head)] += value / len(sentences)
+    assert sorted(stats) == ["cls_sep", "entropy", "previous_token"]
+    for name, values in stats.items():
+        assert values.shape == (6, 12) and values.dtype == np.float64
+        want = [[expected[(name, layer, h)] for h in range(12)] for layer in range(6)]
+        np.testing.assert_allclose(values, want, atol=1e-6)
+    # MiniLM's heads differ: some look at the previous token, some park on [CLS]/[SEP]
+    assert stats["previous_token"].max() > 0.5 and stats["cls_sep"].max() > 0.5
+
+
+def test_link_weights_average_the_weight_between_two_tokens(minilm):
+    backbone, preprocessor = minilm
+    links = [
+        ("The cat sat because it was tired.", "it", "cat"),
+        ("Mary called her brother because she needed help.", "she", "mary"),
+    ]
+    weights = hub.link_weights(backbone, preprocessor, links)
+    expected = 0.0
+    for sentence, source, target in links:
+        tokens, w = hub.attention_maps(backbone, preprocessor, sentence)
+        expected += w[:, :, tokens.index(source), tokens.index(target)] / 2
+    assert weights.shape == (6, 12)
+    np.testing.assert_allclose(weights, expected, atol=1e-6)
+
+
+def test_head_statistics_and_link_weights_bad_input(minilm):
+    backbone, preprocessor = minilm
+    for bad in ([], "one sentence", [1, 2]):
+        with pytest.raises(ValueError, match="`sentences` must be a non-empty list of strings"):
+            hub.head_statistics(backbone, preprocessor, bad)
+    for bad in ([], [("A cat.", "cat")], ("A cat.", "a", "cat")):
+        with pytest.raises(ValueError, match="`links` must be a non-empty list"):
+            hub.link_weights(backbone, preprocessor, bad)
+    with pytest.raises(ValueError, match=r"\['Cat'\] are not among the tokens.*'cat'"):
+        hub.link_weights(backbone, preprocessor, [("A cat sat.", "Cat", "sat")])

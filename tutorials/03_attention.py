@@ -538,6 +538,10 @@ plt.show()
 # that on more sentences with three statistics per head: the mean weight a
 # token gives to the **previous token**, the mean weight given to **`[CLS]`
 # and `[SEP]`**, and the **entropy** of the weights (low = focused).
+# `hub.head_statistics` computes them from `hub.attention_maps`, one
+# sentence at a time: for weights `w` of shape `(layers, heads, T, T)`, the
+# first is `w[:, :, i, i - 1]` averaged over the positions `i`, the second
+# `w[:, :, :, 0] + w[:, :, :, -1]` averaged over the tokens.
 
 # %%
 stat_sentences = [
@@ -546,24 +550,15 @@ stat_sentences = [
     "After the storm, the children ran outside to play in the puddles.",
     "Scientists discovered a new species of frog in the rainforest.",
 ]
-previous, special, entropy = (np.zeros(maps.shape[:2]) for _ in range(3))
-for sentence in stat_sentences:
-    toks, w = hub.attention_maps(backbone, preprocessor, sentence)
-    i = np.arange(1, len(toks))
-    previous += w[:, :, i, i - 1].mean(-1) / len(stat_sentences)
-    special += (w[:, :, :, 0] + w[:, :, :, -1]).mean(-1) / len(stat_sentences)
-    entropy += -(w * np.log(w + 1e-12)).sum(-1).mean(-1) / len(stat_sentences)
+stats = hub.head_statistics(backbone, preprocessor, stat_sentences)
+labels = {
+    "previous_token": "weight on the previous token",
+    "cls_sep": "weight on [CLS] + [SEP]",
+    "entropy": "entropy (nats)",
+}
 fig, axes = plt.subplots(3, 1, figsize=(6.8, 7.5), layout="constrained")
-for ax, stat, label in zip(
-    axes,
-    (previous, special, entropy),
-    (
-        "weight on the previous token",
-        "weight on [CLS] + [SEP]",
-        "entropy (nats)",
-    ),
-):
-    image = ax.imshow(stat, cmap="viridis")
+for ax, (name, label) in zip(axes, labels.items()):
+    image = ax.imshow(stats[name], cmap="viridis")
     ax.set(title=label, xlabel="head", ylabel="layer")
     fig.colorbar(image, ax=ax, shrink=0.8)
 plt.show()
@@ -598,13 +593,10 @@ pronouns = [  # (sentence, pronoun, the noun it refers to)
     ),
     ("My sister lost her keys, so she called a locksmith.", "she", "sister"),
 ]
-link = np.zeros(maps.shape[:2])
-for sentence, pronoun, noun in pronouns:
-    toks, w = hub.attention_maps(backbone, preprocessor, sentence)
-    link += w[:, :, toks.index(pronoun), toks.index(noun)] / len(pronouns)
+link = hub.link_weights(backbone, preprocessor, pronouns)
 chosen = {
-    "previous_token": best_head(previous),
-    "cls_sep": best_head(special),
+    "previous_token": best_head(stats["previous_token"]),
+    "cls_sep": best_head(stats["cls_sep"]),
     "pronoun_to_noun": best_head(link),
 }
 for name, (layer, head, score) in chosen.items():
