@@ -303,3 +303,14 @@ def test_placeholders_let_the_site_be_served_before_the_tutorials_ran(tool, layo
     tool.build("smoke", only=["01"], layout=layout)  # the real notebook replaces its page
     assert tool.PLACEHOLDER_TAG not in nbformat.read(layout.out / "01_dummy.ipynb", 4).metadata
     assert tool.write_placeholders("smoke", layout=layout) == []  # nothing replaced
+
+
+def test_the_time_line_follows_an_exercise_paragraph_of_several_lines(tool):
+    nb = _notebook(
+        ("md", "# Title\n\n**Exercise:** fit it (a batch of 256\nfrom batches of 32).\n\nMore."),
+        ("code", "x = 1"),
+    )
+    tool.add_study_time(nb, [0.0, 1.0])
+    header = nb.cells[0].source.split("\n")
+    assert header[2:5] == ["**Exercise:** fit it (a batch of 256", "from batches of 32).", ""]
+    assert header[5].startswith("**Time:** core ≈") and header[6:] == ["", "More."]

@@ -535,6 +535,8 @@ def add_study_time(nb, seconds: list[float]) -> dict:
         after = next(
             (i for i, text in enumerate(lines) if text.startswith("**Exercise")), len(lines) - 1
         )
+        while after + 1 < len(lines) and lines[after + 1].strip():
+            after += 1  # to the end of the exercise's paragraph
         lines[after + 1 : after + 1] = ["", line]
         header.source = "\n".join(lines)
         header.metadata[TIME_TAG] = times

@@ -24,6 +24,8 @@
 # accumulation), checked by `dl4keras.check.training_setup`.
 #
 # **Backends:** TensorFlow
+# (the custom training step and `MirroredStrategy` are TensorFlow's; the
+# rest is backend-agnostic Keras).
 #
 # **You will learn:**
 #
@@ -39,9 +41,6 @@
 #   cousins: snapshot ensembles and EMA weights;
 # - how `tf.distribute.MirroredStrategy` splits a batch over devices with
 #   the same result as one device.
-#
-# **Backends:** TensorFlow (the default): the custom training step and
-# `MirroredStrategy` are TensorFlow's; the rest is backend-agnostic Keras.
 #
 # Run it with `python tutorials/06_training_techniques.py` (add
 # `--profile smoke` for a seconds-long run). Everything runs offline, on a CPU.
