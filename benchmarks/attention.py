@@ -9,14 +9,12 @@ and the input. After a warm-up (tracing), the two are timed interleaved,
 the script prints the medians, the ratio ours / built-in (the median of the
 per-repeat ratios; below 1.0: ours is faster), and the peak memory.
 
-Memory: on a GPU, the peak of TensorFlow's allocator during the steps
-(`tf.config.experimental.get_memory_info`). On a CPU TensorFlow's allocations
-are invisible to `tracemalloc`, so each layer runs again in a fresh
-subprocess, where a thread samples the resident set size (RSS) every 0.5 ms
-during the steps: the script reports the peak minus the RSS before the steps
-(after building and tracing), the working memory of one train step
-(activations, attention weights, gradients; TensorFlow frees them at the end
-of each step).
+Memory: the peak of TensorFlow's own allocator during the steps
+(`tf.config.experimental.get_memory_info`, which reports the CPU allocator
+as well as a GPU's) minus what it held before them (after building and
+tracing): the working memory of one train step (activations, attention
+weights, gradients), exact and repeatable, in each layer's own fresh
+subprocess so that neither sees the other's allocations.
 
     python benchmarks/attention.py                    # sequences of 128 and 512
     python benchmarks/attention.py --seq 128 --jit    # XLA-compiled steps
@@ -30,13 +28,10 @@ writes the results as JSON (the format of `benchmarks/_results.py`;
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -89,50 +84,25 @@ def time_steps(step, x, steps):
 
 def measure_memory(name, args, seq):
     """Peak memory of `steps` train steps of one layer, in MiB (see the module doc)."""
-    if tf.config.list_physical_devices("GPU"):
-        step, x = make_step(name, args.batch, seq, args.dim, args.heads, args.jit, args.causal)
-        step(x)
-        tf.config.experimental.reset_memory_stats("GPU:0")
-        before = tf.config.experimental.get_memory_info("GPU:0")["current"]
-        time_steps(step, x, args.steps)
-        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
-        return (peak - before) / 2**20, "GPU allocator peak"
     cmd = [sys.executable, __file__, "--_memory-child", name, "--seq", str(seq)]
     cmd += ["--batch", str(args.batch), "--dim", str(args.dim), "--heads", str(args.heads)]
     cmd += ["--steps", str(args.steps)] + (["--jit"] if args.jit else [])
     cmd += ["--causal"] if args.causal else []
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["mib"], "peak RSS growth"
-
-
-def _rss():
-    """Current resident set size in bytes (Linux), else the peak so far."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return json.loads(out.strip().splitlines()[-1])["mib"], "allocator peak"
 
 
 def memory_child(args):
+    device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
     step, x = make_step(
         args._memory_child, args.batch, args.seq[0], args.dim, args.heads, args.jit, args.causal
     )
     time_steps(step, x, 2)  # trace and run: building and tracing are not counted
-    gc.collect()
-    before, peak, done = _rss(), [0], threading.Event()
-
-    def sample():  # TF frees a step's tensors at its end: sample RSS during the steps
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.0005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
+    tf.config.experimental.reset_memory_stats(device)
+    before = tf.config.experimental.get_memory_info(device)["current"]
     time_steps(step, x, args.steps)
-    done.set()
-    sampler.join()
-    print(json.dumps({"mib": (peak[0] - before) / 2**20}))
+    peak = tf.config.experimental.get_memory_info(device)["peak"]
+    print(json.dumps({"mib": (peak - before) / 2**20}))
 
 
 def bench(args, seq):

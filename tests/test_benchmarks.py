@@ -141,3 +141,17 @@ def test_results_format_checks_its_ratios():
         results.validate({**fields, "ratios": bad})
     machine = results.machine()
     assert machine["cores"] >= 1 and set(machine) >= {"cpu", "ram_gib", "gpu"}
+
+
+def test_attention_memory_is_the_allocator_peak_of_a_step():
+    """A train step holds at least its softmax weights (batch x heads x seq x seq floats)."""
+    import argparse
+
+    batch, heads, seq = 4, 4, 96
+    args = argparse.Namespace(batch=batch, dim=32, heads=heads, steps=2, jit=False, causal=False)
+    attention = _load("attention")
+    weights_mib = batch * heads * seq * seq * 4 / 2**20
+    for name in attention.CONTENDERS:
+        mib, what = attention.measure_memory(name, args, seq)
+        assert what == "allocator peak"
+        assert weights_mib <= mib <= 40 * weights_mib, (name, mib, weights_mib)

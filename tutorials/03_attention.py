@@ -218,15 +218,8 @@ print(f"entropy {math.log(KEYS):.3f}")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), layout="constrained")
-for ax, name, label in zip(
-    axes,
-    STATS[1:],
-    (
-        "mean largest weight",
-        "mean entropy (nats)",
-        "mean softmax Jacobian norm",
-    ),
-):
+titles = ("mean largest weight", "mean entropy (nats)", "mean softmax Jacobian norm")
+for ax, name, label in zip(axes, STATS[1:], titles):
     for kind, style in (("unscaled", "o-"), ("scaled", "s-")):
         ax.plot(DIMS, sqrt_d[kind][name], style, label=f"{kind} scores")
     ax.set_xscale("log", base=2)
@@ -580,17 +573,9 @@ def best_head(score):
 
 
 pronouns = [  # (sentence, pronoun, the noun it refers to)
-    (
-        "The trophy didn't fit in the suitcase because it was too big.",
-        "it",
-        "trophy",
-    ),
+    ("The trophy didn't fit in the suitcase because it was too big.", "it", "trophy"),
     ("Mary called her brother because she needed help.", "she", "mary"),
-    (
-        "The engineers fixed the bridge before they went home.",
-        "they",
-        "engineers",
-    ),
+    ("The engineers fixed the bridge before they went home.", "they", "engineers"),
     ("My sister lost her keys, so she called a locksmith.", "she", "sister"),
 ]
 link = hub.link_weights(backbone, preprocessor, pronouns)
@@ -650,8 +635,8 @@ metrics = {
 }
 worst = max(v for case in parity.values() for v in case.values())
 headline = {
-    "max abs difference vs keras.layers.MultiHeadAttention (4 cases)": (f"{worst:.1e}"),
-    "MiniLM embeddings, max abs difference after the swap": (f"{swap_diff:.1e}"),
+    "max abs difference vs keras.layers.MultiHeadAttention (4 cases)": f"{worst:.1e}",
+    "MiniLM embeddings, max abs difference after the swap": f"{swap_diff:.1e}",
     f"mean largest softmax weight at d={DIMS[-1]}, unscaled vs scaled": (
         f"{sqrt_d['unscaled']['max_weight'][-1]:.2f} vs {sqrt_d['scaled']['max_weight'][-1]:.2f}"
     ),
