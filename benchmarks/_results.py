@@ -47,6 +47,7 @@ BETTER = ("higher", "lower")
 REQUIRED = ("benchmark", "title", "measures", "baseline", "ratios", "timings")
 PACKAGES = ("keras", "tensorflow", "jax", "torch", "keras-hub", "numpy", "dl4keras")
 REPOSITORY = Path(__file__).resolve().parents[1]
+_NOT_RESULTS = ":(exclude)benchmarks/results"
 
 
 def load_sibling(name):
@@ -135,7 +136,12 @@ def versions(backend: str | None = None) -> dict:
 
 
 def git_commit(repository=REPOSITORY) -> str | None:
-    """The short hash of HEAD, with "+dirty" if tracked files have changes; None outside git."""
+    """The short hash of HEAD, with "+dirty" if tracked files have changes; None outside git.
+
+    The committed results themselves (`benchmarks/results/`) do not count:
+    `run_all.py` rewrites them one after another, and the code that measured
+    is what the commit names.
+    """
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -146,7 +152,7 @@ def git_commit(repository=REPOSITORY) -> str | None:
         if head.returncode != 0:
             return None
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", _NOT_RESULTS],
             cwd=repository,
             capture_output=True,
             text=True,

@@ -155,3 +155,19 @@ def test_attention_memory_is_the_allocator_peak_of_a_step():
         mib, what = attention.measure_memory(name, args, seq)
         assert what == "allocator peak"
         assert weights_mib <= mib <= 40 * weights_mib, (name, mib, weights_mib)
+
+
+def test_the_commit_is_dirty_for_changed_code_not_for_rewritten_results(tmp_path):
+    results = _load("_results")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "vit.py").write_text("a = 1\n")
+    (tmp_path / "benchmarks" / "results" / "vit.json").write_text("{}\n")
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "x"]):
+        subprocess.run(git + command, check=True)
+    head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    assert results.git_commit(tmp_path) == head.stdout.strip()
+    (tmp_path / "benchmarks" / "results" / "vit.json").write_text('{"new": 1}\n')
+    assert results.git_commit(tmp_path) == head.stdout.strip()  # run_all rewrote a result
+    (tmp_path / "benchmarks" / "vit.py").write_text("a = 2\n")
+    assert results.git_commit(tmp_path) == head.stdout.strip() + "+dirty"
