@@ -13,8 +13,9 @@ Memory: the peak of TensorFlow's own allocator during the steps
 (`tf.config.experimental.get_memory_info`, which reports the CPU allocator
 as well as a GPU's) minus what it held before them (after building and
 tracing): the working memory of one train step (activations, attention
-weights, gradients), exact and repeatable, in each layer's own fresh
-subprocess so that neither sees the other's allocations.
+weights, gradients). It needs no sampling and moves by a few percent from
+run to run. Each layer runs in a fresh subprocess of its own, so that
+neither sees the other's allocations.
 
     python benchmarks/attention.py                    # sequences of 128 and 512
     python benchmarks/attention.py --seq 128 --jit    # XLA-compiled steps
