@@ -85,12 +85,9 @@ print(f"profile={PROFILE}  keras {keras.__version__}  backend {keras.backend.bac
 # %%
 images, labels = data.load_digits()
 x_all = (images.reshape(len(images), -1) / 16.0).astype("float32")
+train_size = profiles.choose(smoke=200, docs=500, full=500)
 x_train, x_rest, y_train, y_rest = train_test_split(
-    x_all,
-    labels,
-    train_size=profiles.choose(smoke=200, docs=500, full=500),
-    stratify=labels,
-    random_state=0,
+    x_all, labels, train_size=train_size, stratify=labels, random_state=0
 )
 x_val, x_test, y_val, y_test = train_test_split(
     x_rest, y_rest, train_size=300, stratify=y_rest, random_state=0
@@ -111,25 +108,11 @@ def make_model(seed=0, batch_norm=False, model_class=keras.Sequential):
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def train(
-    model,
-    learning_rate,
-    epochs=EPOCHS,
-    batch_size=BATCH,
-    callbacks=(),
-    validation_data=None,
-    **optimizer,
-):
+def train(model, learning_rate, epochs=EPOCHS, callbacks=(), validation_data=None, **optimizer):
+    """SGD with momentum 0.9 and `optimizer`'s other arguments, batches of BATCH."""
     model.compile(keras.optimizers.SGD(learning_rate, momentum=0.9, **optimizer), LOSS)
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=batch_size,
-        epochs=epochs,
-        verbose=0,
-        callbacks=list(callbacks),
-        validation_data=validation_data,
-    )
+    fit = dict(batch_size=BATCH, epochs=epochs, verbose=0, validation_data=validation_data)
+    model.fit(x_train, y_train, callbacks=list(callbacks), **fit)
     return model
 
 
@@ -256,6 +239,42 @@ for scaled in (False, True):
 print(f"dynamic scale {float(scaler.dynamic_scale):.0f} (Keras starts at 2**15)")
 
 # %% [markdown]
+# **Keep the output in float32.** A softmax or a loss computed in float16
+# loses precision and overflows easily; the last layer above is
+# `Dense(10, dtype="float32")`. `training.check_mixed_precision(model)`
+# flags a float16 output and float16 without loss scaling:
+
+# %%
+with training.mixed_precision("mixed_float16"):
+    wrong = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+for problem in training.mixed_precision_problems(wrong):
+    print("-", problem)
+
+# %% [markdown]
+# Do not expect a speed-up on a CPU: at best a CPU with bfloat16
+# instructions matches float32 (`benchmarks/training.py` measures it on a
+# ViT), and without them, or in convolutions, 16-bit compute is several times
+# slower. The speed-ups belong to GPUs and TPUs, whose tensor cores compute
+# in 16 bits (`benchmarks/vit.py --gpu-mixed-precision` measures them
+# there). What a CPU can show is that accuracy survives; the time ratio
+# printed below is this machine's, for this small MLP:
+
+# %%
+precision_runs = {}
+for policy in ("float32", "mixed_bfloat16"):
+    with training.mixed_precision(policy):
+        model = make_model(0)
+    start = time.perf_counter()
+    train(model, PEAK)
+    precision_runs[policy] = {"accuracy": accuracy(model), "seconds": time.perf_counter() - start}
+for policy, run in precision_runs.items():
+    print(f"{policy:<15} test accuracy {run['accuracy']:.1%}, training {run['seconds']:.1f} s")
+slowdown = precision_runs["mixed_bfloat16"]["seconds"] / precision_runs["float32"]["seconds"]
+print(f"mixed_bfloat16 / float32 training time on this CPU: {slowdown:.2f}x")
+
+# %% [markdown]
+# ## Going further: the loss scale at work, and masks in float16
+#
 # The scale is **dynamic**: when a scaled gradient overflows to `inf` the
 # optimizer skips that update and halves the scale; after a run of good
 # steps it doubles it. Started far too high, on the digits MLP, with a
@@ -280,18 +299,10 @@ print("step: scale  " + "  ".join(f"{step}: 2^{math.log2(v):.0f}" for step, v in
 print(f"{len(scales)} steps; problems found: {training.mixed_precision_problems(half) or 'none'}")
 
 # %% [markdown]
-# **Keep the output in float32.** A softmax or a loss computed in float16
-# loses precision and overflows easily; the last layer above is
-# `Dense(10, dtype="float32")`. `training.check_mixed_precision(model)`
-# flags a float16 output and float16 without loss scaling. The same overflow
-# bites masks: tutorial 03 adds `-1e9` to the scores of masked positions,
-# and `-1e9` does not exist in float16:
+# The float16 range bites masks too: tutorial 03 adds `-1e9` to the scores
+# of masked positions, and `-1e9` does not exist in float16:
 
 # %%
-with training.mixed_precision("mixed_float16"):
-    wrong = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
-for problem in training.mixed_precision_problems(wrong):
-    print("-", problem)
 attention_scores = np.array([[2.0, 1.0, 0.0], [2.0, 1.0, 0.0]], "float16")
 mask = np.array([[0, 1, 1], [1, 1, 1]], "float16")  # 1 = masked; row 2: a padding query
 for constant in (-1e9, float(np.finfo("float16").min)):
@@ -308,28 +319,6 @@ for constant in (-1e9, float(np.finfo("float16").min)):
 # rather than NaN). Choose mask constants by dtype and apply them with
 # `ops.where(mask, scores, constant)`, as Keras's `Softmax` layer does (its
 # `_large_negative_number` is `-3e4` in float16, `-1e9` otherwise).
-
-# %% [markdown]
-# Do not expect a speed-up on a CPU: at best a CPU with bfloat16
-# instructions matches float32 (`benchmarks/training.py` measures it on a
-# ViT), and without them, or in convolutions, 16-bit compute is several times
-# slower. The speed-ups belong to GPUs and TPUs, whose tensor cores compute
-# in 16 bits (`benchmarks/vit.py --gpu-mixed-precision` measures them
-# there). What a CPU can show is that accuracy survives; the time ratio
-# printed below is this machine's, for this small MLP:
-
-# %%
-precision_runs = {}
-for policy in ("float32", "mixed_bfloat16"):
-    with training.mixed_precision(policy):
-        model = make_model(0)
-    start = time.perf_counter()
-    train(model, PEAK)
-    precision_runs[policy] = {"accuracy": accuracy(model), "seconds": time.perf_counter() - start}
-for policy, run in precision_runs.items():
-    print(f"{policy:<15} test accuracy {run['accuracy']:.1%}, training {run['seconds']:.1f} s")
-slowdown = precision_runs["mixed_bfloat16"]["seconds"] / precision_runs["float32"]["seconds"]
-print(f"mixed_bfloat16 / float32 training time on this CPU: {slowdown:.2f}x")
 
 # %% [markdown]
 # ## Gradient accumulation
@@ -393,8 +382,9 @@ for n in (0, 1, updates // 20, updates // 10, updates // 2):
 print(f"EMA momentum 0.99 per update = {0.99 ** (1 / k):.4f} per micro-batch")
 
 # %% [markdown]
-# **Accumulation with mixed precision, in `fit` and in a custom step.** The
-# two combine without extra code in `fit`. In a custom `train_step`, the
+# ## Going further: accumulation and mixed precision in a custom step
+#
+# The two combine without extra code in `fit`. In a custom `train_step`, the
 # loss must be scaled by hand (`optimizer.scale_loss`: a no-op without loss
 # scaling), and `optimizer.apply` does the rest: it unscales, accumulates and
 # updates every `k`-th call. Ten lines, TensorFlow's `GradientTape`:
@@ -495,7 +485,9 @@ calibration.reliability_diagram(
 plt.show()
 
 # %% [markdown]
-# **Cheaper cousins.** A *snapshot ensemble* (Huang et al. 2017) trains once
+# ## Going further: cheaper cousins of an ensemble
+#
+# A *snapshot ensemble* (Huang et al. 2017) trains once
 # with a cyclic schedule, `CosineDecayRestarts`, and keeps the weights at
 # the end of every cycle; **EMA** keeps an exponential moving average of the
 # weights during training (`use_ema=True`; `fit` swaps the averaged weights
@@ -584,30 +576,6 @@ def run_demo(code):
 
 output, parity = run_demo(DEMO)
 print(output)
-
-# %% [markdown]
-# On JAX there is no strategy scope: `keras.distribution.DataParallel` copies
-# the weights to every device and shards each batch, for the same training
-# code. The two CPU devices, again, are set before JAX starts (it needs the
-# `backends` extra: `pip install "dl4keras[backends]"`):
-
-# %%
-DEMO_JAX = f"""
-import os
-
-os.environ["KERAS_BACKEND"] = "jax"
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # before JAX starts
-{TRAIN}
-devices = keras.distribution.list_devices("cpu")
-one, two = trained(), trained(keras.distribution.DataParallel(devices=devices).scope())
-print(len(devices), "devices; max weight difference", difference(one, two))
-"""
-if importlib.util.find_spec("jax") is None:
-    jax_parity = None
-    print("JAX is not installed: pip install 'dl4keras[backends]' to run this demo")
-else:
-    output, jax_parity = run_demo(DEMO_JAX)
-    print(output)
 print(
     "linear scaling rule (Goyal et al. 2017): 0.1 at a global batch of 64 becomes "
     f"{training.scaled_learning_rate(0.1, batch_size=128, base_batch_size=64):g} at 128"
@@ -630,6 +598,32 @@ for technique, (works, note) in training.compatibility().items():
             subsequent_indent="    ",
         )
     )
+
+# %% [markdown]
+# ## Going further: the same on JAX
+#
+# On JAX there is no strategy scope: `keras.distribution.DataParallel` copies
+# the weights to every device and shards each batch, for the same training
+# code. The two CPU devices, again, are set before JAX starts (it needs the
+# `backends` extra: `pip install "dl4keras[backends]"`):
+
+# %%
+DEMO_JAX = f"""
+import os
+
+os.environ["KERAS_BACKEND"] = "jax"
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"  # before JAX starts
+{TRAIN}
+devices = keras.distribution.list_devices("cpu")
+one, two = trained(), trained(keras.distribution.DataParallel(devices=devices).scope())
+print(len(devices), "devices; max weight difference", difference(one, two))
+"""
+if importlib.util.find_spec("jax") is None:
+    jax_parity = None
+    print("JAX is not installed: pip install 'dl4keras[backends]' to run this demo")
+else:
+    output, jax_parity = run_demo(DEMO_JAX)
+    print(output)
 
 # %% [markdown]
 # ## Exercise: make it fit
