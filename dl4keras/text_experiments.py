@@ -43,7 +43,6 @@ Examples:
 from __future__ import annotations
 
 import math
-import numbers
 import time
 
 import keras
@@ -51,6 +50,7 @@ import numpy as np
 from keras import ops
 
 from dl4keras import _validation, gpt, lm
+from dl4keras.training import schedules
 from dl4keras.transformer import PositionEmbedding, TransformerEncoderBlock
 
 __all__ = [
@@ -74,11 +74,10 @@ __all__ = [
 def warmup_cosine(steps, peak=3e-3, warmup_steps=None):
     """A learning rate rising linearly from 0 to `peak`, then falling to 0 along a cosine.
 
-    Keras's `CosineDecay(0.0, decay_steps, warmup_target=peak,
-    warmup_steps=...)`, with the cosine over the steps left after the warmup,
-    so that a training of `steps` steps ends at 0. (Keras's `decay_steps`
-    counts from the end of the warmup; without `warmup_target` it ignores
-    `warmup_steps`.)
+    `dl4keras.training.warmup_cosine(peak, steps, warmup_steps)` (Keras's
+    `CosineDecay` built safely: the cosine runs over the steps left after
+    the warmup, so that a training of `steps` steps ends at 0), with a
+    default warmup of a twentieth of the steps.
 
     Args:
         steps: total number of optimizer steps, warmup included.
@@ -105,12 +104,7 @@ def warmup_cosine(steps, peak=3e-3, warmup_steps=None):
     peak = _validation.positive_float("peak", peak)
     if warmup_steps is None:
         warmup_steps = max(1, steps // 20) if steps > 1 else 0
-    is_int = isinstance(warmup_steps, numbers.Integral) and not isinstance(warmup_steps, bool)
-    if not (is_int and 0 <= warmup_steps < steps):
-        raise _validation.invalid("warmup_steps", f"an integer in [0, {steps})", warmup_steps)
-    return keras.optimizers.schedules.CosineDecay(
-        0.0, steps - int(warmup_steps), warmup_target=peak, warmup_steps=int(warmup_steps)
-    )
+    return schedules.warmup_cosine(peak, steps, warmup_steps)
 
 
 def _logits_loss():
@@ -154,6 +148,21 @@ def train_language_model(model, x, y, batch_size, sample_weight=None, peak=3e-3)
     return time.perf_counter() - start
 
 
+def _embedded_tokens(length, vocabulary_size, hidden_dim, seed, mask_zero=False):
+    """The int32 token input of a small text Transformer and its token embeddings.
+
+    Checks that `hidden_dim` splits into its 4 heads and seeds Keras first
+    (when `seed` is not None), so that the layers built after it start from
+    the same weights on every run.
+    """
+    if hidden_dim % 4:
+        raise _validation.invalid("hidden_dim", "a multiple of 4 (the number of heads)", hidden_dim)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    tokens = keras.Input((length,), dtype="int32")
+    return tokens, keras.layers.Embedding(vocabulary_size, hidden_dim, mask_zero=mask_zero)(tokens)
+
+
 def encoder_lm(
     vocabulary_size, sequence_length, hidden_dim=128, num_layers=2, causal=False, seed=None
 ):
@@ -192,12 +201,7 @@ def encoder_lm(
     sequence_length = _validation.positive_int("sequence_length", sequence_length)
     hidden_dim = _validation.positive_int("hidden_dim", hidden_dim)
     num_layers = _validation.positive_int("num_layers", num_layers)
-    if hidden_dim % 4:
-        raise _validation.invalid("hidden_dim", "a multiple of 4 (the number of heads)", hidden_dim)
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    tokens = keras.Input((sequence_length,), dtype="int32")
-    h = keras.layers.Embedding(vocabulary_size, hidden_dim)(tokens)
+    tokens, h = _embedded_tokens(sequence_length, vocabulary_size, hidden_dim, seed)
     h = PositionEmbedding(sequence_length)(h)
     mask = np.tril(np.ones((sequence_length, sequence_length), bool))[None] if causal else None
     for _ in range(num_layers):
@@ -486,12 +490,7 @@ def text_classifier(num_classes, length=128, hidden_dim=64, seed=None):
     num_classes = _validation.positive_int("num_classes", num_classes)
     length = _validation.positive_int("length", length)
     hidden_dim = _validation.positive_int("hidden_dim", hidden_dim)
-    if hidden_dim % 4:
-        raise _validation.invalid("hidden_dim", "a multiple of 4 (the number of heads)", hidden_dim)
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    tokens = keras.Input((length,), dtype="int32")
-    h = keras.layers.Embedding(257, hidden_dim, mask_zero=True)(tokens)
+    tokens, h = _embedded_tokens(length, 257, hidden_dim, seed, mask_zero=True)
     h = TransformerEncoderBlock(hidden_dim, 4, 2 * hidden_dim)(PositionEmbedding(length)(h))
     h = keras.layers.GlobalAveragePooling1D()(h)
     return keras.Model(tokens, keras.layers.Dense(num_classes)(h))
