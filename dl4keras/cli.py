@@ -33,7 +33,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from dl4keras import notebooks, profiles
+from dl4keras import notebooks, profiles, results
 
 TUTORIALS_ENV = "DL4KERAS_TUTORIALS"
 """Environment variable naming the tutorials folder."""
@@ -304,18 +304,12 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
-BACKENDS = ("tensorflow", "jax", "torch")
-
-
 def _backends_section(in_use: str) -> list[str]:
-    """Each Keras backend's package: its version (from its metadata) and the one in use."""
+    """Each Keras backend's package: its version (`results.backend_versions`) and the one in use."""
     lines = []
-    for package in BACKENDS:
-        version = _version(package)
-        if version == "not installed" and package == "tensorflow":
-            version = _version("tensorflow-cpu")
+    for package, version in results.backend_versions().items():
         mark = "  (in use)" if package == in_use else ""
-        lines.append(f"  {package:<12} {version}{mark}")
+        lines.append(f"  {package:<12} {version or 'not installed'}{mark}")
     lines.append("  choose with KERAS_BACKEND=tensorflow|jax|torch, set before `import keras`")
     return lines
 
