@@ -499,7 +499,6 @@ def doctor_report() -> str:
         f"  python       {platform.python_version()}  ({sys.executable})",
         f"  dl4keras     {__version__}",
         f"  keras        {_version('keras')}  (backend: {backend})",
-        f"  tensorflow   {_version('tensorflow')}",
         f"  keras-hub    {_version('keras-hub')}",
         f"  numpy        {_version('numpy')}",
         f"  profile      {profile}  ({origin})",
